@@ -1,0 +1,113 @@
+# ngx_sip: build the module against Debian's nginx (nginx-dev), run the
+# demo, run the tests.  See README.md.
+
+SHELL       := /bin/bash
+TOP         := $(CURDIR)
+OBJS        := $(TOP)/objs
+NGINX_SRC   ?= /usr/share/nginx/src
+NGINX_BIN   ?= /usr/sbin/nginx
+TORTURE     ?= $(abspath $(TOP)/../shared/sip-torture)
+CC          ?= cc
+CLANG       ?= clang-14
+
+CORE_SRCS   := src/ngx_sip_parse.c src/ngx_sip_parse_uri.c \
+               src/ngx_sip_parse_header.c src/ngx_sip_message.c
+CORE_HDRS   := src/ngx_sip.h tests/ngx_sip_standalone.h tests/ngx_sip_test.h
+MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
+               src/ngx_stream_sip_variables.c src/ngx_stream_sip.h src/ngx_sip.h
+UNIT_TESTS  := $(patsubst tests/%.c,$(OBJS)/tests/%,$(wildcard tests/test_*.c))
+
+DEB_PKGS    := nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev \
+               zlib1g-dev sip-tester libnet-sip-perl clang-14 \
+               libclang-rt-14-dev iproute2 util-linux openssl perl make gcc
+
+UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
+               -Wno-unused-parameter -Wno-unused-function \
+               -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+
+.PHONY: all module deps unit fuzz test test-t run clean
+
+all: module
+
+module: $(OBJS)/ngx_stream_sip_module.so
+
+# Debian ships nginx's configure with the distribution's flags; we configure
+# a private copy of it with the same flags plus the stream ones "nginx -V"
+# shows, and build only our .so (building "modules" would try to rebuild
+# the stream module, whose sources Debian does not ship).
+$(OBJS)/nginx/Makefile: config
+	@test -x $(NGINX_SRC)/configure || \
+	    { echo "no $(NGINX_SRC)/configure: apt-get install nginx-dev," \
+	      "or NGINX_SRC=/path/to/nginx-source"; exit 1; }
+	rm -rf $(OBJS)/nginx && mkdir -p $(OBJS) && \
+	    cp -a $(NGINX_SRC) $(OBJS)/nginx
+	cd $(OBJS)/nginx && \
+	    if [ -f conf_flags ]; then . ./conf_flags; \
+	    else NGX_CONF_FLAGS=(--with-compat); fi; \
+	    stream=$$($(NGINX_BIN) -V 2>&1 | tr ' ' '\n' | \
+	        grep -E '^--with-stream' | sed 's/=dynamic//' | \
+	        sed 's/^--with-stream$$/--with-stream=dynamic/'); \
+	    echo "$$stream" | grep -q -- '--with-stream' || \
+	        stream="--with-stream=dynamic --with-stream_ssl_module"; \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" $$stream \
+	        --with-stream=dynamic --add-dynamic-module=$(TOP) \
+	        --with-cc-opt="-g -O2 -fPIC -Wall -Werror" >configure.log 2>&1 \
+	    || { tail -30 configure.log; exit 1; }
+
+$(OBJS)/ngx_stream_sip_module.so: $(OBJS)/nginx/Makefile $(MOD_SRCS)
+	$(MAKE) -C $(OBJS)/nginx -f objs/Makefile objs/ngx_stream_sip_module.so
+	cp $(OBJS)/nginx/objs/ngx_stream_sip_module.so $@
+
+# Everything the tests and the demo need, from Debian; a no-op when present.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(OBJS)/tests/%: tests/%.c $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p $(OBJS)/tests
+	$(CLANG) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS)
+
+unit: $(UNIT_TESTS)
+	@rc=0; for t in $(UNIT_TESTS); do \
+	    SIP_TORTURE=$(TORTURE) $$t || rc=1; done; exit $$rc
+
+FUZZ_TIME ?= 600
+fuzz:
+	@mkdir -p $(OBJS)/fuzz/corpus
+	$(CLANG) -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 \
+	    -fsanitize=fuzzer,address,undefined -o $(OBJS)/fuzz/fuzz_parse \
+	    tests/fuzz_parse.c $(CORE_SRCS)
+	cut -f1 $(TORTURE)/verdicts.tsv | tail -n +2 | \
+	    while read f; do cp $(TORTURE)/$$f $(OBJS)/fuzz/corpus/; done
+	cd $(OBJS)/fuzz && ./fuzz_parse -max_total_time=$(FUZZ_TIME) \
+	    -max_len=8192 corpus
+
+# The t/ suite runs in a private network namespace: torture messages name
+# public addresses, and nothing may ever leave this machine.
+test-t: module
+	unshare -n -- bash -c 'ip link set lo up && \
+	    NGX_SIP_MODULE=$(OBJS)/ngx_stream_sip_module.so \
+	    NGX_SIP_NGINX=$(NGINX_BIN) SIP_TORTURE=$(TORTURE) \
+	    prove -I t/lib t/'
+
+test: deps
+	$(MAKE) unit
+	$(MAKE) module
+	$(MAKE) test-t
+
+run: deps module
+	mkdir -p $(OBJS)/demo/logs
+	sed -e "s|@MODULE@|$(OBJS)/ngx_stream_sip_module.so|" \
+	    examples/demo.conf > $(OBJS)/demo/nginx.conf
+	@echo "SIP on udp/tcp 127.0.0.1:5060 and [::1]:5060; Ctrl-C stops it"
+	$(NGINX_BIN) -p $(OBJS)/demo -c nginx.conf -e stderr \
+	    -g 'daemon off; pid $(OBJS)/demo/nginx.pid;'
+
+clean:
+	rm -rf $(OBJS)

@@ -1,0 +1,308 @@
+
+/*
+ * Copyright (C) ngx_sip authors
+ */
+
+
+#ifndef _NGX_SIP_H_INCLUDED_
+#define _NGX_SIP_H_INCLUDED_
+
+
+/*
+ * The SIP core (parser, message building) uses nothing from nginx but its
+ * basic types and string helpers, so that tests/ can build it alone with
+ * a tiny shim instead of a whole nginx tree.
+ */
+
+#ifdef NGX_SIP_STANDALONE
+#include "ngx_sip_standalone.h"
+#else
+#include <ngx_config.h>
+#include <ngx_core.h>
+#endif
+
+
+#define NGX_SIP_VERSION_20          2000
+
+#define NGX_SIP_MAX_HEADERS         256
+
+
+/* results of ngx_sip_frame() and ngx_sip_parse_message() */
+#define NGX_SIP_OK                  0
+#define NGX_SIP_AGAIN               -2
+#define NGX_SIP_ERROR               -1
+
+
+typedef enum {
+    NGX_SIP_UNKNOWN = 0,
+    NGX_SIP_INVITE,
+    NGX_SIP_ACK,
+    NGX_SIP_BYE,
+    NGX_SIP_CANCEL,
+    NGX_SIP_OPTIONS,
+    NGX_SIP_REGISTER,
+    NGX_SIP_PRACK,
+    NGX_SIP_SUBSCRIBE,
+    NGX_SIP_NOTIFY,
+    NGX_SIP_PUBLISH,
+    NGX_SIP_INFO,
+    NGX_SIP_REFER,
+    NGX_SIP_MESSAGE,
+    NGX_SIP_UPDATE
+} ngx_sip_method_e;
+
+
+/*
+ * Header ids; the order is the order of ngx_sip_header_names[] in
+ * ngx_sip_parse.c.  NGX_SIP_HDR_OTHER is every header we do not look into;
+ * it is kept byte for byte like all the others.
+ */
+typedef enum {
+    NGX_SIP_HDR_OTHER = 0,
+    NGX_SIP_HDR_VIA,
+    NGX_SIP_HDR_FROM,
+    NGX_SIP_HDR_TO,
+    NGX_SIP_HDR_CALL_ID,
+    NGX_SIP_HDR_CSEQ,
+    NGX_SIP_HDR_MAX_FORWARDS,
+    NGX_SIP_HDR_CONTACT,
+    NGX_SIP_HDR_CONTENT_LENGTH,
+    NGX_SIP_HDR_CONTENT_TYPE,
+    NGX_SIP_HDR_CONTENT_ENCODING,
+    NGX_SIP_HDR_EXPIRES,
+    NGX_SIP_HDR_MIN_EXPIRES,
+    NGX_SIP_HDR_ROUTE,
+    NGX_SIP_HDR_RECORD_ROUTE,
+    NGX_SIP_HDR_REQUIRE,
+    NGX_SIP_HDR_PROXY_REQUIRE,
+    NGX_SIP_HDR_SUPPORTED,
+    NGX_SIP_HDR_UNSUPPORTED,
+    NGX_SIP_HDR_ALLOW,
+    NGX_SIP_HDR_ACCEPT,
+    NGX_SIP_HDR_USER_AGENT,
+    NGX_SIP_HDR_SERVER,
+    NGX_SIP_HDR_AUTHORIZATION,
+    NGX_SIP_HDR_PROXY_AUTHORIZATION,
+    NGX_SIP_HDR_WWW_AUTHENTICATE,
+    NGX_SIP_HDR_PROXY_AUTHENTICATE,
+    NGX_SIP_HDR_PATH,
+    NGX_SIP_HDR_SUBJECT,
+    NGX_SIP_HDR_EVENT,
+    NGX_SIP_HDR_ALLOW_EVENTS,
+    NGX_SIP_HDR_REFER_TO,
+    NGX_SIP_HDR_REFERRED_BY,
+    NGX_SIP_HDR_SESSION_EXPIRES,
+    NGX_SIP_HDR_IDENTITY,
+    NGX_SIP_HDR_ACCEPT_CONTACT,
+    NGX_SIP_HDR_REJECT_CONTACT,
+    NGX_SIP_HDR_REQUEST_DISPOSITION,
+    NGX_SIP_HDR_RETRY_AFTER,
+    NGX_SIP_HDR_DATE,
+    NGX_SIP_HDR_TIMESTAMP,
+    NGX_SIP_HDR_MAX
+} ngx_sip_header_e;
+
+
+typedef struct {
+    ngx_str_t                   name;      /* as on the wire */
+    ngx_str_t                   value;     /* trimmed, folds kept as LWS */
+    u_char                     *start;     /* first octet of the line */
+    u_char                     *end;       /* after the line's CRLF */
+    ngx_uint_t                  id;        /* ngx_sip_header_e */
+} ngx_sip_header_t;
+
+
+typedef enum {
+    NGX_SIP_SCHEME_OTHER = 0,
+    NGX_SIP_SCHEME_SIP,
+    NGX_SIP_SCHEME_SIPS,
+    NGX_SIP_SCHEME_TEL
+} ngx_sip_scheme_e;
+
+
+typedef enum {
+    NGX_SIP_HOST_NAME = 0,
+    NGX_SIP_HOST_IPV4,
+    NGX_SIP_HOST_IPV6
+} ngx_sip_host_e;
+
+
+typedef struct {
+    ngx_str_t                   text;      /* the whole URI */
+    ngx_str_t                   scheme;
+    ngx_str_t                   user;      /* still %-escaped */
+    ngx_str_t                   password;
+    ngx_str_t                   host;      /* IPv6 with its brackets */
+    ngx_str_t                   port_text;
+    ngx_str_t                   params;    /* from the first ';' on */
+    ngx_str_t                   headers;   /* after '?' */
+    ngx_str_t                   transport; /* uri-parameters we act on */
+    ngx_str_t                   maddr;
+    ngx_str_t                   user_param;
+    ngx_str_t                   opaque;    /* tel: and unknown schemes */
+    ngx_uint_t                  scheme_id; /* ngx_sip_scheme_e */
+    ngx_uint_t                  host_type; /* ngx_sip_host_e */
+    in_port_t                   port;      /* 0 when absent */
+    unsigned                    lr:1;
+} ngx_sip_uri_t;
+
+
+typedef struct {
+    ngx_str_t                   text;      /* the whole via-parm */
+    ngx_str_t                   protocol;  /* "SIP/2.0" */
+    ngx_str_t                   transport; /* "UDP", "TCP", "TLS" ... */
+    ngx_str_t                   host;      /* IPv6 with its brackets */
+    ngx_str_t                   port_text;
+    ngx_str_t                   params;    /* from the first ';' on */
+    ngx_str_t                   branch;
+    ngx_str_t                   received;
+    ngx_str_t                   rport_text;
+    ngx_str_t                   maddr;
+    ngx_str_t                   ttl;
+    ngx_uint_t                  host_type;
+    in_port_t                   port;      /* 0 when absent */
+    in_port_t                   rport;     /* 0 when absent or empty */
+    unsigned                    has_rport:1;
+} ngx_sip_via_t;
+
+
+/* name-addr or addr-spec with params: From, To, Contact, Route ... */
+typedef struct {
+    ngx_str_t                   text;      /* the whole value */
+    ngx_str_t                   display;   /* with quotes if quoted */
+    ngx_str_t                   uri_text;  /* inside <> or the addr-spec */
+    ngx_str_t                   params;    /* header params, from ';' on */
+    ngx_str_t                   tag;
+    ngx_str_t                   expires_text;
+    ngx_str_t                   q_text;
+    ngx_sip_uri_t               uri;
+    ngx_uint_t                  q;         /* 0..1000, 1000 when absent */
+    uint32_t                    expires;
+    unsigned                    has_expires:1;
+    unsigned                    has_q:1;
+    unsigned                    angle:1;   /* was in <> */
+    unsigned                    star:1;    /* Contact: * */
+} ngx_sip_addr_t;
+
+
+typedef struct {
+    uint32_t                    number;
+    ngx_str_t                   method;
+    ngx_uint_t                  method_id;
+} ngx_sip_cseq_t;
+
+
+typedef struct {
+    /* the whole message: start line to the end of the body */
+    u_char                     *start;
+    u_char                     *end;
+
+    u_char                     *headers_end;  /* after the empty line */
+
+    unsigned                    request:1;
+    unsigned                    has_content_length:1;
+
+    /* request line */
+    ngx_str_t                   method;
+    ngx_uint_t                  method_id;    /* ngx_sip_method_e */
+    ngx_str_t                   request_uri;
+
+    /* status line */
+    ngx_uint_t                  status;
+    ngx_str_t                   reason;
+
+    ngx_str_t                   version;      /* "SIP/2.0" as sent */
+    ngx_uint_t                  version_n;    /* major * 1000 + minor */
+
+    ngx_sip_header_t           *headers;
+    ngx_uint_t                  nheaders;
+    ngx_uint_t                  max_headers;
+
+    /* first header of each id, and how many lines carry it */
+    ngx_sip_header_t           *hdr[NGX_SIP_HDR_MAX];
+    u_char                      count[NGX_SIP_HDR_MAX];
+
+    size_t                      content_length;
+    ngx_str_t                   body;
+
+    /* parsed by ngx_sip_msg_validate() for everyone after it */
+    ngx_sip_uri_t               ruri;
+    ngx_sip_via_t               via;          /* the top Via */
+    ngx_sip_addr_t              from;
+    ngx_sip_addr_t              to;
+    ngx_sip_cseq_t              cseq;
+    ngx_str_t                   call_id;
+    ngx_int_t                   max_forwards; /* -1 when absent */
+} ngx_sip_msg_t;
+
+
+/*
+ * Framing of stream transports (TCP, TLS).  Resumable: it is called again
+ * with the same state as more octets arrive, and never rescans octets it
+ * has seen.
+ */
+typedef struct {
+    ngx_uint_t                  state;
+    size_t                      scanned;      /* octets of [start,last) */
+    size_t                      header_len;   /* to the end of the blank line */
+    size_t                      message_len;  /* headers plus body */
+    ngx_uint_t                  crlf;         /* leading empty lines */
+} ngx_sip_frame_t;
+
+
+/* an error to answer with: status and a reason phrase saying why */
+typedef struct {
+    ngx_uint_t                  status;
+    ngx_str_t                   reason;
+    ngx_str_t                   header;   /* extra header line, no CRLF */
+} ngx_sip_error_t;
+
+
+/* what ngx_sip_write_response() puts into a response to a request */
+typedef struct {
+    ngx_uint_t                  status;
+    ngx_str_t                   reason;
+    ngx_str_t                   received;  /* top Via "received=", or empty */
+    ngx_uint_t                  rport;     /* fills a bare "rport", or 0 */
+    ngx_str_t                   to_tag;    /* added when To has none */
+    ngx_str_t                   extra;     /* whole header lines, CRLFs */
+} ngx_sip_resp_t;
+
+
+extern ngx_str_t  ngx_sip_method_names[];
+extern ngx_str_t  ngx_sip_header_names[];
+
+
+/* ngx_sip_parse.c */
+void ngx_sip_frame_init(ngx_sip_frame_t *f);
+ngx_int_t ngx_sip_frame(ngx_sip_frame_t *f, u_char *start, u_char *last,
+    size_t max_size, ngx_sip_error_t *err);
+ngx_int_t ngx_sip_parse_message(ngx_sip_msg_t *m, u_char *start, u_char *last,
+    ngx_uint_t stream, ngx_sip_error_t *err);
+ngx_int_t ngx_sip_msg_validate(ngx_sip_msg_t *m, ngx_sip_error_t *err);
+ngx_uint_t ngx_sip_method_id(u_char *p, size_t len);
+ngx_sip_header_t *ngx_sip_find_header(ngx_sip_msg_t *m, u_char *name,
+    size_t len);
+
+/* ngx_sip_parse_uri.c */
+ngx_int_t ngx_sip_parse_uri(u_char *p, u_char *end, ngx_sip_uri_t *uri);
+ngx_int_t ngx_sip_uri_param(ngx_str_t *params, char *name, ngx_str_t *value);
+ngx_int_t ngx_sip_unescape(ngx_str_t *src, u_char *dst, size_t *len);
+
+/* ngx_sip_parse_header.c */
+ngx_int_t ngx_sip_parse_via(u_char **pos, u_char *end, ngx_sip_via_t *via);
+ngx_int_t ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
+    ngx_uint_t list);
+ngx_int_t ngx_sip_parse_cseq(ngx_str_t *value, ngx_sip_cseq_t *cseq);
+ngx_int_t ngx_sip_parse_uint32(ngx_str_t *value, uint32_t *n);
+ngx_int_t ngx_sip_parse_token(u_char **pos, u_char *end, ngx_str_t *token);
+ngx_int_t ngx_sip_param(ngx_str_t *params, char *name, ngx_str_t *value);
+
+/* ngx_sip_message.c */
+size_t ngx_sip_response_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r);
+u_char *ngx_sip_write_response(u_char *p, ngx_sip_msg_t *req,
+    ngx_sip_resp_t *r);
+uint32_t ngx_sip_hash(uint32_t h, u_char *p, size_t len);
+
+
+#endif /* _NGX_SIP_H_INCLUDED_ */

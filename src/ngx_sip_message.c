@@ -1,0 +1,290 @@
+
+/*
+ * Copyright (C) ngx_sip authors
+ */
+
+
+#include "ngx_sip.h"
+
+
+/*
+ * Building responses to requests (RFC 3261 8.2.6): Via, From, To, Call-ID
+ * and CSeq are copied from the request as they are on the wire, so that
+ * the peer matches the response whatever form it used for them; only the
+ * top Via gets received/rport (RFC 3261 18.2.1, RFC 3581) and To a tag.
+ */
+
+
+static size_t ngx_sip_top_via_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r);
+static u_char *ngx_sip_write_vias(u_char *p, ngx_sip_msg_t *req,
+    ngx_sip_resp_t *r);
+static u_char *ngx_sip_write_uint(u_char *p, ngx_uint_t n);
+static u_char *ngx_sip_find_bare_rport(ngx_sip_via_t *via);
+
+
+static ngx_str_t  ngx_sip_copied_headers[] = {
+    ngx_string("From"),
+    ngx_string("To"),
+    ngx_string("Call-ID"),
+    ngx_string("CSeq"),
+};
+
+static ngx_uint_t  ngx_sip_copied_ids[] = {
+    NGX_SIP_HDR_FROM,
+    NGX_SIP_HDR_TO,
+    NGX_SIP_HDR_CALL_ID,
+    NGX_SIP_HDR_CSEQ,
+};
+
+
+size_t
+ngx_sip_response_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r)
+{
+    size_t             len;
+    ngx_uint_t         i, id;
+    ngx_sip_header_t  *h;
+
+    /* "SIP/2.0 NNN reason" CRLF */
+    len = sizeof("SIP/2.0 000 ") - 1 + r->reason.len + 2;
+
+    len += ngx_sip_top_via_size(req, r);
+
+    for (i = 0; i < sizeof(ngx_sip_copied_ids) / sizeof(ngx_uint_t); i++) {
+        id = ngx_sip_copied_ids[i];
+        h = req->hdr[id];
+
+        if (h == NULL) {
+            continue;
+        }
+
+        len += ngx_sip_copied_headers[i].len + 2 + h->value.len + 2;
+    }
+
+    /* ";tag=" */
+    len += 5 + r->to_tag.len;
+
+    len += r->extra.len;
+
+    len += sizeof("Content-Length: 0" CRLF CRLF) - 1;
+
+    return len;
+}
+
+
+u_char *
+ngx_sip_write_response(u_char *p, ngx_sip_msg_t *req, ngx_sip_resp_t *r)
+{
+    ngx_uint_t         i, id;
+    ngx_sip_header_t  *h;
+
+    p = ngx_cpymem(p, "SIP/2.0 ", 8);
+    *p++ = (u_char) ('0' + r->status / 100 % 10);
+    *p++ = (u_char) ('0' + r->status / 10 % 10);
+    *p++ = (u_char) ('0' + r->status % 10);
+    *p++ = ' ';
+    p = ngx_cpymem(p, r->reason.data, r->reason.len);
+    *p++ = CR; *p++ = LF;
+
+    p = ngx_sip_write_vias(p, req, r);
+
+    for (i = 0; i < sizeof(ngx_sip_copied_ids) / sizeof(ngx_uint_t); i++) {
+        id = ngx_sip_copied_ids[i];
+        h = req->hdr[id];
+
+        if (h == NULL) {
+            continue;
+        }
+
+        p = ngx_cpymem(p, ngx_sip_copied_headers[i].data,
+                       ngx_sip_copied_headers[i].len);
+        *p++ = ':'; *p++ = ' ';
+        p = ngx_cpymem(p, h->value.data, h->value.len);
+
+        /*
+         * RFC 3261 8.2.6.2: every response but 100 carries a To tag; a
+         * tag the request already had is the dialog's and stays alone.
+         */
+
+        if (id == NGX_SIP_HDR_TO && r->to_tag.len && req->to.tag.len == 0
+            && r->status != 100)
+        {
+            p = ngx_cpymem(p, ";tag=", 5);
+            p = ngx_cpymem(p, r->to_tag.data, r->to_tag.len);
+        }
+
+        *p++ = CR; *p++ = LF;
+    }
+
+    p = ngx_cpymem(p, r->extra.data, r->extra.len);
+
+    p = ngx_cpymem(p, "Content-Length: 0" CRLF CRLF,
+                   sizeof("Content-Length: 0" CRLF CRLF) - 1);
+
+    return p;
+}
+
+
+static size_t
+ngx_sip_top_via_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r)
+{
+    size_t             len;
+    ngx_uint_t         i;
+    ngx_sip_header_t  *h;
+
+    len = 0;
+
+    for (i = 0; i < req->nheaders; i++) {
+        h = &req->headers[i];
+
+        if (h->id == NGX_SIP_HDR_VIA) {
+            len += sizeof("Via: " CRLF) - 1 + h->value.len;
+        }
+    }
+
+    /* ";received=" and ";rport=65535" */
+    len += 10 + r->received.len + 12;
+
+    return len;
+}
+
+
+static u_char *
+ngx_sip_write_vias(u_char *p, ngx_sip_msg_t *req, ngx_sip_resp_t *r)
+{
+    u_char            *rport, *end;
+    ngx_uint_t         i, top;
+    ngx_sip_header_t  *h;
+
+    top = 1;
+
+    for (i = 0; i < req->nheaders; i++) {
+        h = &req->headers[i];
+
+        if (h->id != NGX_SIP_HDR_VIA) {
+            continue;
+        }
+
+        p = ngx_cpymem(p, "Via: ", 5);
+
+        if (!top || req->via.text.len == 0) {
+            p = ngx_cpymem(p, h->value.data, h->value.len);
+            *p++ = CR; *p++ = LF;
+            continue;
+        }
+
+        top = 0;
+
+        /* the top via-parm of the first Via line, with our additions */
+
+        rport = r->rport ? ngx_sip_find_bare_rport(&req->via) : NULL;
+        end = req->via.text.data + req->via.text.len;
+
+        if (rport) {
+            p = ngx_cpymem(p, req->via.text.data, rport - req->via.text.data);
+            *p++ = '=';
+            p = ngx_sip_write_uint(p, r->rport);
+            p = ngx_cpymem(p, rport, end - rport);
+
+        } else {
+            p = ngx_cpymem(p, req->via.text.data, req->via.text.len);
+        }
+
+        if (r->received.len) {
+            p = ngx_cpymem(p, ";received=", 10);
+            p = ngx_cpymem(p, r->received.data, r->received.len);
+        }
+
+        /* the rest of that line: further via-parms after a comma */
+        p = ngx_cpymem(p, end, h->value.data + h->value.len - end);
+
+        *p++ = CR; *p++ = LF;
+    }
+
+    return p;
+}
+
+
+/*
+ * The position right after a valueless "rport" parameter name of the
+ * via-parm, where "=port" goes (RFC 3581 4), or NULL.
+ */
+
+static u_char *
+ngx_sip_find_bare_rport(ngx_sip_via_t *via)
+{
+    u_char  *p, *end, *name;
+
+    if (!via->has_rport || via->rport_text.len) {
+        return NULL;
+    }
+
+    p = via->params.data;
+    end = via->params.data + via->params.len;
+
+    while (p < end) {
+
+        if (*p != ';') {
+            p++;
+            continue;
+        }
+
+        p++;
+
+        while (p < end && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
+            p++;
+        }
+
+        name = p;
+
+        while (p < end && *p != ';' && *p != '=' && *p != ' '
+               && *p != '\t' && *p != CR && *p != ',')
+        {
+            p++;
+        }
+
+        if (p - name == 5 && ngx_strncasecmp(name, (u_char *) "rport", 5) == 0) {
+
+            if (p < end && *p == '=') {
+                continue;
+            }
+
+            return p;
+        }
+    }
+
+    return NULL;
+}
+
+
+static u_char *
+ngx_sip_write_uint(u_char *p, ngx_uint_t n)
+{
+    u_char   buf[20], *d;
+
+    d = buf + sizeof(buf);
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, d, buf + sizeof(buf) - d);
+}
+
+
+/* FNV-1a: tags and hashes that need no secrecy, only spread */
+
+uint32_t
+ngx_sip_hash(uint32_t h, u_char *p, size_t len)
+{
+    if (h == 0) {
+        h = 2166136261u;
+    }
+
+    while (len--) {
+        h ^= *p++;
+        h *= 16777619u;
+    }
+
+    return h;
+}

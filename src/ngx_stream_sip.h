@@ -1,0 +1,61 @@
+
+/*
+ * Copyright (C) ngx_sip authors
+ */
+
+
+#ifndef _NGX_STREAM_SIP_H_INCLUDED_
+#define _NGX_STREAM_SIP_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+#include "ngx_sip.h"
+
+
+#define NGX_STREAM_SIP_UDP   0
+#define NGX_STREAM_SIP_TCP   1
+#define NGX_STREAM_SIP_TLS   2
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_array_t                *domains;          /* of ngx_str_t, lowercase */
+    size_t                      max_message_size;
+    ngx_msec_t                  connection_timeout;
+} ngx_stream_sip_srv_conf_t;
+
+
+typedef struct {
+    ngx_stream_session_t       *session;
+
+    /* the message being processed; valid only while it is */
+    ngx_sip_msg_t               msg;
+    unsigned                    msg_valid:1;
+    unsigned                    validated:1;
+
+    /* what we answered it with, for $sip_status */
+    ngx_uint_t                  status;
+    u_char                      status_text[3];
+
+    ngx_uint_t                  transport;
+
+    /* stream transports */
+    ngx_buf_t                  *in;
+    ngx_sip_frame_t             frame;
+    u_char                     *out;              /* ngx_alloc()ed */
+    size_t                      out_size;
+    u_char                     *out_pos;
+    u_char                     *out_last;
+    unsigned                    close_after_output:1;
+} ngx_stream_sip_ctx_t;
+
+
+ngx_int_t ngx_stream_sip_add_variables(ngx_conf_t *cf);
+
+
+extern ngx_module_t  ngx_stream_sip_module;
+
+
+#endif /* _NGX_STREAM_SIP_H_INCLUDED_ */

@@ -1,0 +1,1134 @@
+
+/*
+ * Copyright (C) ngx_sip authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+#include "ngx_stream_sip.h"
+
+
+/*
+ * The nginx side of SIP: a stream content handler.  A UDP datagram is one
+ * stream session (nginx creates it per datagram source; we answer and end
+ * it at once), a TCP or TLS connection is one session carrying any number
+ * of messages framed by Content-Length.
+ */
+
+
+#define NGX_STREAM_SIP_BUFFER_SIZE   4096
+
+
+static void ngx_stream_sip_handler(ngx_stream_session_t *s);
+static void ngx_stream_sip_read_handler(ngx_event_t *rev);
+static void ngx_stream_sip_write_handler(ngx_event_t *wev);
+static ngx_int_t ngx_stream_sip_read(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+static ngx_int_t ngx_stream_sip_frame(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+static ngx_int_t ngx_stream_sip_grow_buffer(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+static void ngx_stream_sip_frame_error(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_sip_error_t *err);
+static void ngx_stream_sip_process(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, u_char *start, u_char *end);
+static void ngx_stream_sip_request(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+static ngx_uint_t ngx_stream_sip_is_local(ngx_stream_session_t *s,
+    ngx_sip_uri_t *uri);
+static void ngx_stream_sip_respond(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_uint_t status, ngx_str_t *reason,
+    ngx_str_t *extra);
+static ngx_int_t ngx_stream_sip_send(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, u_char *data, size_t len);
+static ngx_int_t ngx_stream_sip_udp_send(ngx_connection_t *c,
+    struct sockaddr *sa, socklen_t socklen, u_char *data, size_t len);
+static ngx_int_t ngx_stream_sip_flush(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+static void ngx_stream_sip_log_message(ngx_stream_session_t *s);
+static void ngx_stream_sip_cleanup(void *data);
+
+static void *ngx_stream_sip_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_stream_sip_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_stream_sip(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_stream_sip_domain(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_stream_sip_preconfiguration(ngx_conf_t *cf);
+
+
+static ngx_command_t  ngx_stream_sip_commands[] = {
+
+    { ngx_string("sip"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
+      ngx_stream_sip,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_sip_srv_conf_t, enable),
+      NULL },
+
+    { ngx_string("sip_domain"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_stream_sip_domain,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sip_max_message_size"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_sip_srv_conf_t, max_message_size),
+      NULL },
+
+    { ngx_string("sip_connection_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_sip_srv_conf_t, connection_timeout),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_stream_module_t  ngx_stream_sip_module_ctx = {
+    ngx_stream_sip_preconfiguration,       /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_stream_sip_create_srv_conf,        /* create server configuration */
+    ngx_stream_sip_merge_srv_conf          /* merge server configuration */
+};
+
+
+ngx_module_t  ngx_stream_sip_module = {
+    NGX_MODULE_V1,
+    &ngx_stream_sip_module_ctx,            /* module context */
+    ngx_stream_sip_commands,               /* module directives */
+    NGX_STREAM_MODULE,                     /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/*
+ * Parsing is synchronous and a worker handles one message at a time, so
+ * one array of header slices serves every message of the worker.
+ */
+static ngx_sip_header_t  ngx_stream_sip_headers[NGX_SIP_MAX_HEADERS];
+
+
+static ngx_str_t  ngx_stream_sip_options_headers = ngx_string(
+    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, SUBSCRIBE, "
+    "NOTIFY, PUBLISH, INFO, REFER, MESSAGE, UPDATE" CRLF
+    "Accept: application/sdp" CRLF
+    "Supported: path" CRLF);
+
+static ngx_str_t  ngx_stream_sip_allow_header = ngx_string(
+    "Allow: OPTIONS" CRLF);
+
+
+static void
+ngx_stream_sip_handler(ngx_stream_session_t *s)
+{
+    ngx_buf_t                  *b;
+    ngx_connection_t           *c;
+    ngx_pool_cleanup_t         *cln;
+    ngx_stream_sip_ctx_t       *ctx;
+    ngx_stream_sip_srv_conf_t  *sscf;
+
+    c = s->connection;
+
+    c->log->action = "processing SIP";
+
+    ctx = ngx_pcalloc(c->pool, sizeof(ngx_stream_sip_ctx_t));
+    if (ctx == NULL) {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->session = s;
+
+    ngx_stream_set_ctx(s, ctx, ngx_stream_sip_module);
+
+    if (c->type == SOCK_DGRAM) {
+        ctx->transport = NGX_STREAM_SIP_UDP;
+
+        b = c->buffer;
+
+        if (b && b->pos < b->last) {
+            ngx_stream_sip_process(s, ctx, b->pos, b->last);
+            b->pos = b->last;
+        }
+
+        /*
+         * Every datagram is a session of its own: the access log gets a
+         * line per datagram, and an idle phone holds no connection.
+         */
+
+        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+        return;
+    }
+
+    ctx->transport = c->ssl ? NGX_STREAM_SIP_TLS : NGX_STREAM_SIP_TCP;
+
+    cln = ngx_pool_cleanup_add(c->pool, 0);
+    if (cln == NULL) {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cln->handler = ngx_stream_sip_cleanup;
+    cln->data = ctx;
+
+    ngx_sip_frame_init(&ctx->frame);
+
+    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+
+    b = c->buffer;
+
+    if (b && b->pos < b->last) {
+
+        /* preread data, e.g. left by ssl_preread */
+
+        ctx->in = ngx_create_temp_buf(c->pool,
+                               ngx_max((size_t) NGX_STREAM_SIP_BUFFER_SIZE,
+                                       (size_t) (b->last - b->pos)));
+        if (ctx->in == NULL) {
+            ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ctx->in->last = ngx_cpymem(ctx->in->last, b->pos, b->last - b->pos);
+        b->pos = b->last;
+    }
+
+    c->read->handler = ngx_stream_sip_read_handler;
+    c->write->handler = ngx_stream_sip_write_handler;
+
+    if (ctx->in && ngx_stream_sip_frame(s, ctx) != NGX_OK) {
+        return;
+    }
+
+    ngx_add_timer(c->read, sscf->connection_timeout);
+
+    ngx_stream_sip_read_handler(c->read);
+}
+
+
+static void
+ngx_stream_sip_read_handler(ngx_event_t *rev)
+{
+    ngx_int_t                   rc;
+    ngx_connection_t           *c;
+    ngx_stream_session_t       *s;
+    ngx_stream_sip_ctx_t       *ctx;
+    ngx_stream_sip_srv_conf_t  *sscf;
+
+    c = rev->data;
+    s = c->data;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_sip_module);
+
+    if (rev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "SIP connection idle, closing");
+        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+        return;
+    }
+
+    if (ctx->close_after_output) {
+        return;
+    }
+
+    rc = ngx_stream_sip_read(s, ctx);
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+        return;
+    }
+
+    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+
+    ngx_add_timer(rev, sscf->connection_timeout);
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+/*
+ * Reads what the connection has, framing and processing every complete
+ * message as it goes.  NGX_DONE: the session was finalized or waits for
+ * its output to drain before closing.
+ */
+
+static ngx_int_t
+ngx_stream_sip_read(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
+{
+    ssize_t            n;
+    ngx_buf_t         *b;
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    for ( ;; ) {
+
+        if (ctx->in == NULL) {
+            ctx->in = ngx_create_temp_buf(c->pool,
+                                          NGX_STREAM_SIP_BUFFER_SIZE);
+            if (ctx->in == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        b = ctx->in;
+
+        if (b->last == b->end) {
+            if (ngx_stream_sip_grow_buffer(s, ctx) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            b = ctx->in;
+        }
+
+        n = c->recv(c, b->last, b->end - b->last);
+
+        if (n == NGX_AGAIN) {
+            return NGX_OK;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "SIP peer closed connection");
+            return NGX_ERROR;
+        }
+
+        b->last += n;
+        s->received += n;
+
+        rc = ngx_stream_sip_frame(s, ctx);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_stream_sip_frame(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
+{
+    u_char                     *start;
+    ngx_buf_t                  *b;
+    ngx_int_t                   rc;
+    ngx_uint_t                  crlf;
+    ngx_sip_error_t             err;
+    ngx_stream_sip_srv_conf_t  *sscf;
+
+    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+
+    b = ctx->in;
+
+    for ( ;; ) {
+
+        if (b->pos == b->last) {
+            b->pos = b->start;
+            b->last = b->start;
+            ngx_sip_frame_init(&ctx->frame);
+            return NGX_OK;
+        }
+
+        crlf = ctx->frame.crlf;
+
+        rc = ngx_sip_frame(&ctx->frame, b->pos, b->last,
+                           sscf->max_message_size, &err);
+
+        /*
+         * RFC 5626 3.5.1: a double CRLF "ping" is answered with a single
+         * CRLF "pong"; lone CRLFs between messages are skipped silently.
+         */
+
+        while (crlf / 2 != ctx->frame.crlf / 2) {
+            crlf += 2;
+
+            if (ngx_stream_sip_send(s, ctx, (u_char *) CRLF, 2) != NGX_OK) {
+                return NGX_DONE;
+            }
+        }
+
+        if (rc == NGX_SIP_AGAIN) {
+            return NGX_OK;
+        }
+
+        if (rc == NGX_SIP_ERROR) {
+            ngx_stream_sip_frame_error(s, ctx, &err);
+            return NGX_DONE;
+        }
+
+        start = b->pos + ctx->frame.crlf;
+
+        ngx_stream_sip_process(s, ctx, start, start + ctx->frame.message_len);
+
+        b->pos = start + ctx->frame.message_len;
+        ngx_sip_frame_init(&ctx->frame);
+
+        ngx_stream_sip_log_message(s);
+
+        if (s->connection->destroyed || ctx->close_after_output) {
+            return NGX_DONE;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_stream_sip_grow_buffer(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
+{
+    size_t                      size, used;
+    ngx_buf_t                  *b, *nb;
+    ngx_stream_sip_srv_conf_t  *sscf;
+
+    b = ctx->in;
+    used = b->last - b->pos;
+
+    if (b->pos != b->start) {
+
+        /* the framer keeps offsets from b->pos, so moving is safe */
+
+        ngx_memmove(b->start, b->pos, used);
+        b->pos = b->start;
+        b->last = b->start + used;
+        return NGX_OK;
+    }
+
+    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+
+    /* the framer rejects anything larger, so this is the bound */
+    size = ngx_min((size_t) (b->end - b->start) * 2,
+                   sscf->max_message_size + 1024);
+
+    if (size <= (size_t) (b->end - b->start)) {
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                      "SIP message too large, closing");
+        return NGX_ERROR;
+    }
+
+    nb = ngx_create_temp_buf(s->connection->pool, size);
+    if (nb == NULL) {
+        return NGX_ERROR;
+    }
+
+    nb->last = ngx_cpymem(nb->pos, b->pos, used);
+
+    ngx_pfree(s->connection->pool, b->start);
+
+    ctx->in = nb;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A stream that cannot be framed cannot be trusted for anything after
+ * the error: answer from the headers we have, if we can, and close.
+ */
+
+static void
+ngx_stream_sip_frame_error(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
+    ngx_sip_error_t *err)
+{
+    u_char            *start, *end;
+    ngx_buf_t         *b;
+    ngx_sip_msg_t     *m;
+    ngx_sip_error_t    perr;
+
+    b = ctx->in;
+    m = &ctx->msg;
+
+    start = b->pos + ctx->frame.crlf;
+    end = ctx->frame.header_len ? b->pos + ctx->frame.header_len : b->last;
+
+    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                  "SIP framing error: %ui %V, closing",
+                  err->status, &err->reason);
+
+    ngx_memzero(m, sizeof(ngx_sip_msg_t));
+    m->headers = ngx_stream_sip_headers;
+    m->max_headers = NGX_SIP_MAX_HEADERS;
+
+    (void) ngx_sip_parse_message(m, start, end, 0, &perr);
+
+    ctx->close_after_output = 1;
+
+    if (m->request && m->hdr[NGX_SIP_HDR_VIA] && m->method_id != NGX_SIP_ACK) {
+
+        /* for the Via, From, To ... the response copies */
+        (void) ngx_sip_msg_validate(m, &perr);
+
+        ctx->msg_valid = 1;
+        ngx_stream_sip_respond(s, ctx, err->status, &err->reason,
+                               err->header.len ? &err->header : NULL);
+        ngx_stream_sip_log_message(s);
+        ctx->msg_valid = 0;
+    }
+
+    if (s->connection->destroyed) {
+        return;
+    }
+
+    if (ctx->out_pos == ctx->out_last) {
+        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+    }
+}
+
+
+static void
+ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
+    u_char *start, u_char *end)
+{
+    ngx_int_t          rc;
+    ngx_sip_msg_t     *m;
+    ngx_sip_error_t    err, verr;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+    m = &ctx->msg;
+
+    ngx_memzero(m, sizeof(ngx_sip_msg_t));
+    m->headers = ngx_stream_sip_headers;
+    m->max_headers = NGX_SIP_MAX_HEADERS;
+
+    ctx->status = 0;
+    ctx->msg_valid = 0;
+    ctx->validated = 0;
+
+    rc = ngx_sip_parse_message(m, start, end,
+                               ctx->transport != NGX_STREAM_SIP_UDP, &err);
+
+    if (rc != NGX_SIP_OK) {
+
+        if (!m->request || m->hdr[NGX_SIP_HDR_VIA] == NULL
+            || m->method_id == NGX_SIP_ACK)
+        {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "SIP message dropped: %ui %V",
+                          err.status, &err.reason);
+            return;
+        }
+
+        /* the headers are there, only something in them is wrong */
+
+        ctx->msg_valid = 1;
+        (void) ngx_sip_msg_validate(m, &verr);
+
+        ngx_stream_sip_respond(s, ctx, err.status, &err.reason,
+                               err.header.len ? &err.header : NULL);
+        return;
+    }
+
+    ctx->msg_valid = 1;
+
+    rc = ngx_sip_msg_validate(m, &err);
+
+    if (!m->request) {
+
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "SIP response dropped: %ui %V",
+                          err.status, &err.reason);
+            return;
+        }
+
+        ctx->status = m->status;
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "SIP response %ui dropped: no matching transaction",
+                      m->status);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+
+        if (m->method_id == NGX_SIP_ACK) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "SIP ACK dropped: %ui %V",
+                          err.status, &err.reason);
+            return;
+        }
+
+        ngx_stream_sip_respond(s, ctx, err.status, &err.reason,
+                               err.header.len ? &err.header : NULL);
+        return;
+    }
+
+    ctx->validated = 1;
+
+    ngx_stream_sip_request(s, ctx);
+}
+
+
+static void
+ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
+{
+    ngx_str_t       reason;
+    ngx_sip_msg_t  *m;
+
+    m = &ctx->msg;
+
+    if (m->method_id == NGX_SIP_ACK) {
+
+        /* an ACK is never answered (RFC 3261 17.2.1) */
+        return;
+    }
+
+    if (m->ruri.scheme_id == NGX_SIP_SCHEME_TEL) {
+        ngx_str_set(&reason, "No Route for tel URI");
+        ngx_stream_sip_respond(s, ctx, 404, &reason, NULL);
+        return;
+    }
+
+    if (!ngx_stream_sip_is_local(s, &m->ruri)) {
+
+        /* nothing routes elsewhere yet: never an open relay */
+
+        ngx_str_set(&reason, "Relaying Forbidden");
+        ngx_stream_sip_respond(s, ctx, 403, &reason, NULL);
+        return;
+    }
+
+    switch (m->method_id) {
+
+    case NGX_SIP_OPTIONS:
+        ngx_str_set(&reason, "OK");
+        ngx_stream_sip_respond(s, ctx, 200, &reason,
+                               &ngx_stream_sip_options_headers);
+        return;
+
+    case NGX_SIP_CANCEL:
+        ngx_str_set(&reason, "Call/Transaction Does Not Exist");
+        ngx_stream_sip_respond(s, ctx, 481, &reason, NULL);
+        return;
+
+    case NGX_SIP_UNKNOWN:
+        ngx_str_set(&reason, "Not Implemented");
+        ngx_stream_sip_respond(s, ctx, 501, &reason,
+                               &ngx_stream_sip_allow_header);
+        return;
+
+    default:
+        ngx_str_set(&reason, "Method Not Allowed");
+        ngx_stream_sip_respond(s, ctx, 405, &reason,
+                               &ngx_stream_sip_allow_header);
+        return;
+    }
+}
+
+
+/*
+ * Whether a Request-URI names us: one of sip_domain, or the address the
+ * message arrived on.  Ports are not compared: a phone may well write
+ * sip:example.com for a server listening on 5080.
+ */
+
+static ngx_uint_t
+ngx_stream_sip_is_local(ngx_stream_session_t *s, ngx_sip_uri_t *uri)
+{
+    u_char                      addr[NGX_SOCKADDR_STRLEN];
+    ngx_str_t                   host, local, *d;
+    ngx_uint_t                  i;
+    ngx_stream_sip_srv_conf_t  *sscf;
+
+    if (uri->scheme_id != NGX_SIP_SCHEME_SIP
+        && uri->scheme_id != NGX_SIP_SCHEME_SIPS)
+    {
+        return 0;
+    }
+
+    host = uri->host;
+
+    if (host.len > 2 && host.data[0] == '[') {
+        host.data++;
+        host.len -= 2;
+    }
+
+    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+
+    if (sscf->domains) {
+        d = sscf->domains->elts;
+
+        for (i = 0; i < sscf->domains->nelts; i++) {
+            if (d[i].len == host.len
+                && ngx_strncasecmp(d[i].data, host.data, host.len) == 0)
+            {
+                return 1;
+            }
+        }
+    }
+
+    local.data = addr;
+    local.len = NGX_SOCKADDR_STRLEN;
+
+    if (ngx_connection_local_sockaddr(s->connection, &local, 0) != NGX_OK) {
+        return 0;
+    }
+
+    local.len = ngx_sock_ntop(s->connection->local_sockaddr,
+                              s->connection->local_socklen, addr,
+                              NGX_SOCKADDR_STRLEN, 0);
+
+    return local.len == host.len
+           && ngx_strncasecmp(local.data, host.data, host.len) == 0;
+}
+
+
+/*
+ * A response to the request in ctx->msg, sent where RFC 3261 18.2.2 and
+ * RFC 3581 say: on the connection for stream transports; over UDP to the
+ * source address, at the rport or sent-by port.  A Via maddr is ignored,
+ * so that nobody can point our answers at a third party.
+ */
+
+static void
+ngx_stream_sip_respond(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
+    ngx_uint_t status, ngx_str_t *reason, ngx_str_t *extra)
+{
+    u_char            *p, *buf, tag[8], hex[] = "0123456789abcdef";
+    size_t             len;
+    uint32_t           h;
+    ngx_str_t          host;
+    ngx_uint_t         i, port;
+    ngx_sip_msg_t     *m;
+    ngx_sip_resp_t     r;
+    ngx_connection_t  *c;
+    ngx_sockaddr_t     sa;
+
+    c = s->connection;
+    m = &ctx->msg;
+
+    ctx->status = status;
+
+    ngx_memzero(&r, sizeof(ngx_sip_resp_t));
+
+    r.status = status;
+    r.reason = *reason;
+
+    if (extra) {
+        r.extra = *extra;
+    }
+
+    /* received= whenever the sent-by host is not the source (18.2.1) */
+
+    host = m->via.host;
+
+    if (host.len > 2 && host.data[0] == '[') {
+        host.data++;
+        host.len -= 2;
+    }
+
+    if (m->via.text.len
+        && (host.len != c->addr_text.len
+            || ngx_strncasecmp(host.data, c->addr_text.data, host.len) != 0))
+    {
+        r.received = c->addr_text;
+    }
+
+    if (m->via.has_rport) {
+        r.rport = ngx_inet_get_port(c->sockaddr);
+    }
+
+    /*
+     * The same tag for every retransmission of the request, whichever
+     * worker answers it.
+     */
+
+    h = ngx_sip_hash(0, m->call_id.data, m->call_id.len);
+    h = ngx_sip_hash(h, m->from.tag.data, m->from.tag.len);
+    h = ngx_sip_hash(h, m->via.branch.data, m->via.branch.len);
+
+    for (i = 0; i < 8; i++) {
+        tag[i] = hex[(h >> (i * 4)) & 0xf];
+    }
+
+    r.to_tag.data = tag;
+    r.to_tag.len = 8;
+
+    len = ngx_sip_response_size(m, &r);
+
+    if (ctx->transport == NGX_STREAM_SIP_UDP) {
+        buf = ngx_pnalloc(c->pool, len);
+
+    } else {
+        buf = ngx_alloc(len, c->log);
+    }
+
+    if (buf == NULL) {
+        return;
+    }
+
+    p = ngx_sip_write_response(buf, m, &r);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "sip response: \"%*s\"", (size_t) (p - buf), buf);
+
+    if (ctx->transport != NGX_STREAM_SIP_UDP) {
+        (void) ngx_stream_sip_send(s, ctx, buf, p - buf);
+        ngx_free(buf);
+        return;
+    }
+
+    ngx_memcpy(&sa, c->sockaddr, c->socklen);
+
+    if (!m->via.has_rport && m->via.text.len) {
+        port = m->via.port ? m->via.port : 5060;
+        ngx_inet_set_port(&sa.sockaddr, (in_port_t) port);
+    }
+
+    (void) ngx_stream_sip_udp_send(c, &sa.sockaddr, c->socklen, buf, p - buf);
+}
+
+
+static ngx_int_t
+ngx_stream_sip_udp_send(ngx_connection_t *c, struct sockaddr *sa,
+    socklen_t socklen, u_char *data, size_t len)
+{
+    ssize_t           n;
+    socklen_t         saved_len;
+    struct sockaddr  *saved;
+
+    /*
+     * Sent from the listening socket itself, so that the peer sees our
+     * SIP port as the source; going through c->send keeps nginx's own
+     * error handling.
+     */
+
+    saved = c->sockaddr;
+    saved_len = c->socklen;
+
+    c->sockaddr = sa;
+    c->socklen = socklen;
+
+    n = c->send(c, data, len);
+
+    c->sockaddr = saved;
+    c->socklen = saved_len;
+
+    if (n != (ssize_t) len) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0, "SIP UDP send failed");
+        return NGX_ERROR;
+    }
+
+    c->sent += n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Stream output: written at once when the socket takes it, the rest kept
+ * in ctx->out until the write handler can flush it.
+ */
+
+static ngx_int_t
+ngx_stream_sip_send(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
+    u_char *data, size_t len)
+{
+    size_t   pending, size;
+    u_char  *out;
+
+    pending = ctx->out_last - ctx->out_pos;
+
+    if (pending + len > ctx->out_size - (ctx->out_last - ctx->out)) {
+
+        size = ngx_max(pending + len, (size_t) NGX_STREAM_SIP_BUFFER_SIZE);
+
+        if (size > ctx->out_size) {
+            out = ngx_alloc(size, s->connection->log);
+            if (out == NULL) {
+                ngx_stream_finalize_session(s,
+                                            NGX_STREAM_INTERNAL_SERVER_ERROR);
+                return NGX_ERROR;
+            }
+
+        } else {
+            out = ctx->out;
+        }
+
+        if (pending) {
+            ngx_memmove(out, ctx->out_pos, pending);
+        }
+
+        if (out != ctx->out) {
+            if (ctx->out) {
+                ngx_free(ctx->out);
+            }
+
+            ctx->out = out;
+            ctx->out_size = size;
+        }
+
+        ctx->out_pos = out;
+        ctx->out_last = out + pending;
+    }
+
+    ctx->out_last = ngx_cpymem(ctx->out_last, data, len);
+
+    return ngx_stream_sip_flush(s, ctx);
+}
+
+
+static ngx_int_t
+ngx_stream_sip_flush(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
+{
+    ssize_t            n;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    while (ctx->out_pos < ctx->out_last) {
+
+        n = c->send(c, ctx->out_pos, ctx->out_last - ctx->out_pos);
+
+        if (n == NGX_ERROR) {
+            ngx_stream_finalize_session(s, NGX_STREAM_OK);
+            return NGX_ERROR;
+        }
+
+        if (n == NGX_AGAIN || n == 0) {
+            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+                ngx_stream_finalize_session(s,
+                                            NGX_STREAM_INTERNAL_SERVER_ERROR);
+                return NGX_ERROR;
+            }
+
+            return NGX_OK;
+        }
+
+        ctx->out_pos += n;
+        c->sent += n;
+    }
+
+    ctx->out_pos = ctx->out;
+    ctx->out_last = ctx->out;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_stream_sip_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t      *c;
+    ngx_stream_session_t  *s;
+    ngx_stream_sip_ctx_t  *ctx;
+
+    c = wev->data;
+    s = c->data;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_sip_module);
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "SIP peer timed out reading");
+        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+        return;
+    }
+
+    if (ngx_stream_sip_flush(s, ctx) != NGX_OK) {
+        return;
+    }
+
+    if (ctx->out_pos == ctx->out_last && ctx->close_after_output) {
+        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+    }
+}
+
+
+/*
+ * A TCP or TLS connection carries many messages; the access log gets a
+ * line for each, through the log phase handlers of the stream core (the
+ * session's own line at close follows as usual).
+ */
+
+static void
+ngx_stream_sip_log_message(ngx_stream_session_t *s)
+{
+    ngx_uint_t                    i, n;
+    ngx_stream_handler_pt        *h;
+    ngx_stream_sip_ctx_t         *ctx;
+    ngx_stream_core_main_conf_t  *cmcf;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_sip_module);
+
+    if (!ctx->msg_valid) {
+        return;
+    }
+
+    cmcf = ngx_stream_get_module_main_conf(s, ngx_stream_core_module);
+
+    h = cmcf->phases[NGX_STREAM_LOG_PHASE].handlers.elts;
+    n = cmcf->phases[NGX_STREAM_LOG_PHASE].handlers.nelts;
+
+    for (i = 0; i < n; i++) {
+        (void) h[i](s);
+    }
+
+    ctx->msg_valid = 0;
+}
+
+
+static void
+ngx_stream_sip_cleanup(void *data)
+{
+    ngx_stream_sip_ctx_t  *ctx = data;
+
+    if (ctx->out) {
+        ngx_free(ctx->out);
+        ctx->out = NULL;
+    }
+}
+
+
+static void *
+ngx_stream_sip_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_stream_sip_srv_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_stream_sip_srv_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->domains = NULL;
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->max_message_size = NGX_CONF_UNSET_SIZE;
+    conf->connection_timeout = NGX_CONF_UNSET_MSEC;
+
+    return conf;
+}
+
+
+static char *
+ngx_stream_sip_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_stream_sip_srv_conf_t *prev = parent;
+    ngx_stream_sip_srv_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    if (conf->domains == NULL) {
+        conf->domains = prev->domains;
+    }
+
+    ngx_conf_merge_size_value(conf->max_message_size,
+                              prev->max_message_size, 65536);
+
+    ngx_conf_merge_msec_value(conf->connection_timeout,
+                              prev->connection_timeout, 180000);
+
+    if (conf->max_message_size < 512) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sip_max_message_size\" must be at least 512");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_sip(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_sip_srv_conf_t *sscf = conf;
+
+    char                        *rv;
+    ngx_stream_core_srv_conf_t  *cscf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv != NGX_CONF_OK || !sscf->enable) {
+        return rv;
+    }
+
+    cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
+
+    if (cscf->handler) {
+        return "is duplicate: the server already has a content handler";
+    }
+
+    cscf->handler = ngx_stream_sip_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_sip_domain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_sip_srv_conf_t *sscf = conf;
+
+    ngx_str_t   *value, *d;
+    ngx_uint_t   i;
+
+    if (sscf->domains == NULL) {
+        sscf->domains = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                         sizeof(ngx_str_t));
+        if (sscf->domains == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len > 2 && value[i].data[0] == '['
+            && value[i].data[value[i].len - 1] == ']')
+        {
+            value[i].data++;
+            value[i].len -= 2;
+        }
+
+        if (value[i].len == 0) {
+            return "has an empty domain";
+        }
+
+        d = ngx_array_push(sscf->domains);
+        if (d == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *d = value[i];
+        ngx_strlow(d->data, d->data, d->len);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_stream_sip_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_stream_sip_add_variables(cf);
+}
