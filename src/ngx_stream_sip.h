@@ -49,6 +49,9 @@ typedef struct {
     u_char                     *out_pos;
     u_char                     *out_last;
     unsigned                    close_after_output:1;
+    unsigned                    failed:1;
+    unsigned                    preread:1;
+    unsigned                    read_blocked:1;
 } ngx_stream_sip_ctx_t;
 
 

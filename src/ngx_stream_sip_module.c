@@ -19,6 +19,7 @@
 
 
 #define NGX_STREAM_SIP_BUFFER_SIZE   4096
+#define NGX_STREAM_SIP_MAX_PENDING   262144
 
 
 static void ngx_stream_sip_handler(ngx_stream_session_t *s);
@@ -141,11 +142,10 @@ static ngx_str_t  ngx_stream_sip_allow_header = ngx_string(
 static void
 ngx_stream_sip_handler(ngx_stream_session_t *s)
 {
-    ngx_buf_t                  *b;
-    ngx_connection_t           *c;
-    ngx_pool_cleanup_t         *cln;
-    ngx_stream_sip_ctx_t       *ctx;
-    ngx_stream_sip_srv_conf_t  *sscf;
+    ngx_buf_t             *b;
+    ngx_connection_t      *c;
+    ngx_pool_cleanup_t    *cln;
+    ngx_stream_sip_ctx_t  *ctx;
 
     c = s->connection;
 
@@ -193,8 +193,6 @@ ngx_stream_sip_handler(ngx_stream_session_t *s)
 
     ngx_sip_frame_init(&ctx->frame);
 
-    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
-
     b = c->buffer;
 
     if (b && b->pos < b->last) {
@@ -211,16 +209,12 @@ ngx_stream_sip_handler(ngx_stream_session_t *s)
 
         ctx->in->last = ngx_cpymem(ctx->in->last, b->pos, b->last - b->pos);
         b->pos = b->last;
+
+        ctx->preread = 1;
     }
 
     c->read->handler = ngx_stream_sip_read_handler;
     c->write->handler = ngx_stream_sip_write_handler;
-
-    if (ctx->in && ngx_stream_sip_frame(s, ctx) != NGX_OK) {
-        return;
-    }
-
-    ngx_add_timer(c->read, sscf->connection_timeout);
 
     ngx_stream_sip_read_handler(c->read);
 }
@@ -253,16 +247,29 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
 
     rc = ngx_stream_sip_read(s, ctx);
 
-    if (rc == NGX_DONE) {
-        return;
-    }
-
-    if (rc == NGX_ERROR) {
+    if (rc == NGX_ERROR || ctx->failed) {
         ngx_stream_finalize_session(s, NGX_STREAM_OK);
         return;
     }
 
     sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+
+    if (ctx->close_after_output) {
+
+        if (ctx->out_pos == ctx->out_last) {
+            ngx_stream_finalize_session(s, NGX_STREAM_OK);
+            return;
+        }
+
+        /* the write handler closes once the answer is out */
+
+        if (rev->timer_set) {
+            ngx_del_timer(rev);
+        }
+
+        ngx_add_timer(s->connection->write, sscf->connection_timeout);
+        return;
+    }
 
     ngx_add_timer(rev, sscf->connection_timeout);
 
@@ -274,8 +281,8 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
 
 /*
  * Reads what the connection has, framing and processing every complete
- * message as it goes.  NGX_DONE: the session was finalized or waits for
- * its output to drain before closing.
+ * message as it goes.  It never ends the session itself: on NGX_ERROR,
+ * ctx->failed or ctx->close_after_output the read handler does.
  */
 
 static ngx_int_t
@@ -288,7 +295,29 @@ ngx_stream_sip_read(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 
     c = s->connection;
 
+    if (ctx->preread) {
+        ctx->preread = 0;
+
+        rc = ngx_stream_sip_frame(s, ctx);
+
+        if (rc != NGX_OK || ctx->close_after_output) {
+            return rc;
+        }
+    }
+
     for ( ;; ) {
+
+        /*
+         * A peer that sends but does not read gets no more of our
+         * attention until it has read what we owe it.
+         */
+
+        if ((size_t) (ctx->out_last - ctx->out_pos)
+            > NGX_STREAM_SIP_MAX_PENDING)
+        {
+            ctx->read_blocked = 1;
+            return NGX_OK;
+        }
 
         if (ctx->in == NULL) {
             ctx->in = ngx_create_temp_buf(c->pool,
@@ -325,7 +354,7 @@ ngx_stream_sip_read(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 
         rc = ngx_stream_sip_frame(s, ctx);
 
-        if (rc != NGX_OK) {
+        if (rc != NGX_OK || ctx->close_after_output) {
             return rc;
         }
     }
@@ -369,7 +398,7 @@ ngx_stream_sip_frame(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
             crlf += 2;
 
             if (ngx_stream_sip_send(s, ctx, (u_char *) CRLF, 2) != NGX_OK) {
-                return NGX_DONE;
+                return NGX_ERROR;
             }
         }
 
@@ -379,7 +408,7 @@ ngx_stream_sip_frame(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 
         if (rc == NGX_SIP_ERROR) {
             ngx_stream_sip_frame_error(s, ctx, &err);
-            return NGX_DONE;
+            return NGX_OK;
         }
 
         start = b->pos + ctx->frame.crlf;
@@ -391,8 +420,8 @@ ngx_stream_sip_frame(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 
         ngx_stream_sip_log_message(s);
 
-        if (s->connection->destroyed || ctx->close_after_output) {
-            return NGX_DONE;
+        if (ctx->failed) {
+            return NGX_ERROR;
         }
     }
 }
@@ -486,15 +515,6 @@ ngx_stream_sip_frame_error(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         ngx_stream_sip_respond(s, ctx, err->status, &err->reason,
                                err->header.len ? &err->header : NULL);
         ngx_stream_sip_log_message(s);
-        ctx->msg_valid = 0;
-    }
-
-    if (s->connection->destroyed) {
-        return;
-    }
-
-    if (ctx->out_pos == ctx->out_last) {
-        ngx_stream_finalize_session(s, NGX_STREAM_OK);
     }
 }
 
@@ -861,8 +881,7 @@ ngx_stream_sip_send(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         if (size > ctx->out_size) {
             out = ngx_alloc(size, s->connection->log);
             if (out == NULL) {
-                ngx_stream_finalize_session(s,
-                                            NGX_STREAM_INTERNAL_SERVER_ERROR);
+                ctx->failed = 1;
                 return NGX_ERROR;
             }
 
@@ -906,14 +925,13 @@ ngx_stream_sip_flush(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
         n = c->send(c, ctx->out_pos, ctx->out_last - ctx->out_pos);
 
         if (n == NGX_ERROR) {
-            ngx_stream_finalize_session(s, NGX_STREAM_OK);
+            ctx->failed = 1;
             return NGX_ERROR;
         }
 
         if (n == NGX_AGAIN || n == 0) {
             if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
-                ngx_stream_finalize_session(s,
-                                            NGX_STREAM_INTERNAL_SERVER_ERROR);
+                ctx->failed = 1;
                 return NGX_ERROR;
             }
 
@@ -951,11 +969,25 @@ ngx_stream_sip_write_handler(ngx_event_t *wev)
     }
 
     if (ngx_stream_sip_flush(s, ctx) != NGX_OK) {
+        ngx_stream_finalize_session(s, NGX_STREAM_OK);
         return;
     }
 
-    if (ctx->out_pos == ctx->out_last && ctx->close_after_output) {
-        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+    if (ctx->out_pos == ctx->out_last) {
+
+        if (wev->timer_set) {
+            ngx_del_timer(wev);
+        }
+
+        if (ctx->close_after_output) {
+            ngx_stream_finalize_session(s, NGX_STREAM_OK);
+            return;
+        }
+
+        if (ctx->read_blocked) {
+            ctx->read_blocked = 0;
+            ngx_post_event(c->read, &ngx_posted_events);
+        }
     }
 }
 
