@@ -238,23 +238,63 @@ typedef struct {
 
 /*
  * Framing of stream transports (TCP, TLS).  Resumable: it is called again
- * with the same state as more octets arrive, and never rescans octets it
- * has seen.
+ * with the same state as more octets arrive, [start,last) being all the
+ * unconsumed octets of the stream, and never rescans octets it has seen.
+ *
+ * The offsets are from "start", so the caller may move the octets in
+ * memory between calls.  On NGX_SIP_OK the message is the message_len
+ * octets at start + crlf; the next one begins after it, with a new
+ * ngx_sip_frame_init().
+ *
+ * CRs and LFs before a message are skipped (RFC 3261 7.5): "crlf" counts
+ * the octets, "pings" the RFC 5626 3.5.1 double-CRLF keepalives among
+ * them (each second line end).  The caller answers every new ping with
+ * one CRLF "pong":
+ *
+ *     pings = f->pings;
+ *     rc = ngx_sip_frame(f, ...);
+ *     while (pings++ < f->pings) { send CRLF }
+ *
+ * A peer that only sends keepalives never completes a message; while
+ * "header_len" is 0 and "scanned" equals "crlf", the caller may drop the
+ * skipped octets: start += crlf, scanned -= crlf, crlf = 0.
  */
+
 typedef struct {
     ngx_uint_t                  state;
     size_t                      scanned;      /* octets of [start,last) */
-    size_t                      header_len;   /* to the end of the blank line */
-    size_t                      message_len;  /* headers plus body */
-    ngx_uint_t                  crlf;         /* leading empty lines */
+    size_t                      header_len;   /* from start to after the
+                                                 empty line, crlf included */
+    size_t                      message_len;  /* from start + crlf: headers
+                                                 plus body */
+    ngx_uint_t                  crlf;         /* octets skipped at start */
+    ngx_uint_t                  pings;        /* RFC 5626 pings seen */
+
+    /* private to the framer */
+    size_t                      content_length;
+    size_t                      value;
+    ngx_uint_t                  index;
+    ngx_uint_t                  lf;
+    unsigned                    has_content_length:1;
+    unsigned                    in_content_length:1;
+    unsigned                    digits:1;
 } ngx_sip_frame_t;
 
 
-/* an error to answer with: status and a reason phrase saying why */
+/*
+ * An error to answer with: status and a reason phrase saying why.  Status
+ * 0 from ngx_sip_parse_message() is an empty (keepalive) datagram: not an
+ * error, nothing to answer.  "header" may point into "header_buf", so an
+ * ngx_sip_error_t is used where it was filled, never copied.
+ */
+
+#define NGX_SIP_ERROR_HEADER_LEN    256
+
 typedef struct {
     ngx_uint_t                  status;
     ngx_str_t                   reason;
     ngx_str_t                   header;   /* extra header line, no CRLF */
+    u_char                      header_buf[NGX_SIP_ERROR_HEADER_LEN];
 } ngx_sip_error_t;
 
 
@@ -272,6 +312,9 @@ typedef struct {
 extern ngx_str_t  ngx_sip_method_names[];
 extern ngx_str_t  ngx_sip_header_names[];
 
+/* option tags of Require/Proxy-Require we implement, ends with a null */
+extern ngx_str_t  ngx_sip_supported_options[];
+
 
 /* ngx_sip_parse.c */
 void ngx_sip_frame_init(ngx_sip_frame_t *f);
@@ -288,6 +331,8 @@ ngx_sip_header_t *ngx_sip_find_header(ngx_sip_msg_t *m, u_char *name,
 ngx_int_t ngx_sip_parse_uri(u_char *p, u_char *end, ngx_sip_uri_t *uri);
 ngx_int_t ngx_sip_uri_param(ngx_str_t *params, char *name, ngx_str_t *value);
 ngx_int_t ngx_sip_unescape(ngx_str_t *src, u_char *dst, size_t *len);
+ngx_int_t ngx_sip_is_ipv4(u_char *p, u_char *end);
+ngx_int_t ngx_sip_is_ipv6(u_char *p, u_char *end);
 
 /* ngx_sip_parse_header.c */
 ngx_int_t ngx_sip_parse_via(u_char **pos, u_char *end, ngx_sip_via_t *via);

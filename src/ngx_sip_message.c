@@ -115,7 +115,9 @@ ngx_sip_write_response(u_char *p, ngx_sip_msg_t *req, ngx_sip_resp_t *r)
         *p++ = CR; *p++ = LF;
     }
 
-    p = ngx_cpymem(p, r->extra.data, r->extra.len);
+    if (r->extra.len) {
+        p = ngx_cpymem(p, r->extra.data, r->extra.len);
+    }
 
     p = ngx_cpymem(p, "Content-Length: 0" CRLF CRLF,
                    sizeof("Content-Length: 0" CRLF CRLF) - 1);

@@ -42,6 +42,8 @@ static ngx_uint_t ngx_stream_sip_is_local(ngx_stream_session_t *s,
 static void ngx_stream_sip_respond(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_uint_t status, ngx_str_t *reason,
     ngx_str_t *extra);
+static void ngx_stream_sip_respond_error(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_sip_error_t *err);
 static ngx_int_t ngx_stream_sip_send(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, u_char *data, size_t len);
 static ngx_int_t ngx_stream_sip_udp_send(ngx_connection_t *c,
@@ -367,7 +369,7 @@ ngx_stream_sip_frame(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
     u_char                     *start;
     ngx_buf_t                  *b;
     ngx_int_t                   rc;
-    ngx_uint_t                  crlf;
+    ngx_uint_t                  pings;
     ngx_sip_error_t             err;
     ngx_stream_sip_srv_conf_t  *sscf;
 
@@ -384,7 +386,7 @@ ngx_stream_sip_frame(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
             return NGX_OK;
         }
 
-        crlf = ctx->frame.crlf;
+        pings = ctx->frame.pings;
 
         rc = ngx_sip_frame(&ctx->frame, b->pos, b->last,
                            sscf->max_message_size, &err);
@@ -394,15 +396,29 @@ ngx_stream_sip_frame(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
          * CRLF "pong"; lone CRLFs between messages are skipped silently.
          */
 
-        while (crlf / 2 != ctx->frame.crlf / 2) {
-            crlf += 2;
-
+        while (pings++ < ctx->frame.pings) {
             if (ngx_stream_sip_send(s, ctx, (u_char *) CRLF, 2) != NGX_OK) {
                 return NGX_ERROR;
             }
         }
 
         if (rc == NGX_SIP_AGAIN) {
+
+            /* keepalives alone must not fill the buffer over the days */
+
+            if (ctx->frame.header_len == 0
+                && ctx->frame.scanned == ctx->frame.crlf)
+            {
+                b->pos += ctx->frame.crlf;
+                ctx->frame.scanned = 0;
+                ctx->frame.crlf = 0;
+
+                if (b->pos == b->last) {
+                    b->pos = b->start;
+                    b->last = b->start;
+                }
+            }
+
             return NGX_OK;
         }
 
@@ -512,8 +528,7 @@ ngx_stream_sip_frame_error(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         (void) ngx_sip_msg_validate(m, &perr);
 
         ctx->msg_valid = 1;
-        ngx_stream_sip_respond(s, ctx, err->status, &err->reason,
-                               err->header.len ? &err->header : NULL);
+        ngx_stream_sip_respond_error(s, ctx, err);
         ngx_stream_sip_log_message(s);
     }
 }
@@ -542,6 +557,12 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     rc = ngx_sip_parse_message(m, start, end,
                                ctx->transport != NGX_STREAM_SIP_UDP, &err);
 
+    if (rc != NGX_SIP_OK && err.status == 0) {
+
+        /* an empty datagram: a UDP keepalive */
+        return;
+    }
+
     if (rc != NGX_SIP_OK) {
 
         if (!m->request || m->hdr[NGX_SIP_HDR_VIA] == NULL
@@ -558,8 +579,7 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         ctx->msg_valid = 1;
         (void) ngx_sip_msg_validate(m, &verr);
 
-        ngx_stream_sip_respond(s, ctx, err.status, &err.reason,
-                               err.header.len ? &err.header : NULL);
+        ngx_stream_sip_respond_error(s, ctx, &err);
         return;
     }
 
@@ -593,8 +613,7 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
             return;
         }
 
-        ngx_stream_sip_respond(s, ctx, err.status, &err.reason,
-                               err.header.len ? &err.header : NULL);
+        ngx_stream_sip_respond_error(s, ctx, &err);
         return;
     }
 
@@ -821,6 +840,31 @@ ngx_stream_sip_respond(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     }
 
     (void) ngx_stream_sip_udp_send(c, &sa.sockaddr, c->socklen, buf, p - buf);
+}
+
+
+static void
+ngx_stream_sip_respond_error(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_sip_error_t *err)
+{
+    u_char     line[NGX_SIP_ERROR_HEADER_LEN + 2], *p;
+    ngx_str_t  extra;
+
+    if (err->header.len == 0) {
+        ngx_stream_sip_respond(s, ctx, err->status, &err->reason, NULL);
+        return;
+    }
+
+    /* the parser gives the header without its line end */
+
+    p = ngx_cpymem(line, err->header.data,
+                   ngx_min(err->header.len, NGX_SIP_ERROR_HEADER_LEN));
+    *p++ = CR; *p++ = LF;
+
+    extra.data = line;
+    extra.len = p - line;
+
+    ngx_stream_sip_respond(s, ctx, err->status, &err->reason, &extra);
 }
 
 
