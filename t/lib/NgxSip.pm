@@ -1,0 +1,390 @@
+package NgxSip;
+
+# A small harness in the manner of nginx-tests: a private prefix, a
+# generated nginx.conf with free ports, nginx with our module started
+# and stopped by pid, and raw SIP over UDP, TCP and TLS.
+
+use strict;
+use warnings;
+
+use Exporter qw(import);
+use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::IP;
+use Time::HiRes qw(sleep time);
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+
+our @EXPORT = qw(sip_request parse_sip udp_socket udp_send udp_recv
+    tcp_connect stream_send stream_recv have_ipv6);
+
+my $top = abs_path(dirname(__FILE__) . '/../..');
+
+sub new {
+    my ($class, %opt) = @_;
+
+    my $self = bless {
+        prefix => tempdir('ngx-sip-XXXXXX', TMPDIR => 1, CLEANUP => 1),
+        nginx  => $ENV{NGX_SIP_NGINX} || '/usr/sbin/nginx',
+        module => $ENV{NGX_SIP_MODULE}
+            || "$top/objs/ngx_stream_sip_module.so",
+        stream_module => $ENV{NGX_STREAM_MODULE}
+            || '/usr/lib/nginx/modules/ngx_stream_module.so',
+        ports  => {},
+        %opt,
+    }, $class;
+
+    mkdir "$self->{prefix}/logs";
+
+    return $self;
+}
+
+sub prefix { $_[0]->{prefix} }
+sub torture { $ENV{SIP_TORTURE} || "$top/../shared/sip-torture" }
+
+# a port free for UDP and TCP on 127.0.0.1 and ::1, the same number
+sub port {
+    my ($self, $n) = @_;
+
+    return $self->{ports}{$n} if defined $self->{ports}{$n};
+
+    my %used = map { $_ => 1 } values %{$self->{ports}};
+
+    for (1 .. 200) {
+        my $probe = IO::Socket::IP->new(LocalAddr => '127.0.0.1',
+            LocalPort => 0, Proto => 'tcp', Listen => 1) or next;
+        my $port = $probe->sockport;
+        close $probe;
+
+        next if $used{$port} || $port < 1024;
+
+        my @s;
+        my $ok = 1;
+
+        for my $addr ('127.0.0.1', have_ipv6() ? ('::1') : ()) {
+            for my $proto ('tcp', 'udp') {
+                my $s = IO::Socket::IP->new(LocalAddr => $addr,
+                    LocalPort => $port, Proto => $proto,
+                    $proto eq 'tcp' ? (Listen => 1) : ());
+                unless ($s) { $ok = 0; last; }
+                push @s, $s;
+            }
+        }
+
+        close $_ for @s;
+
+        if ($ok) {
+            $self->{ports}{$n} = $port;
+            return $port;
+        }
+    }
+
+    die "no free port";
+}
+
+sub write_file {
+    my ($self, $name, $content) = @_;
+    open my $fh, '>', "$self->{prefix}/$name" or die "$name: $!";
+    print $fh $content;
+    close $fh;
+}
+
+# %%PORT_n%% becomes a free port, %%PREFIX%% the prefix
+sub write_conf {
+    my ($self, $conf, %opt) = @_;
+
+    my $workers = $opt{workers} || 1;
+
+    $conf =~ s/%%PORT_(\w+)%%/$self->port($1)/ge;
+    $conf =~ s/%%PREFIX%%/$self->{prefix}/g;
+
+    my $head = <<"END_CONF";
+load_module $self->{stream_module};
+load_module $self->{module};
+
+worker_processes $workers;
+daemon on;
+master_process on;
+pid $self->{prefix}/nginx.pid;
+error_log $self->{prefix}/logs/error.log info;
+
+events {
+    worker_connections 1024;
+}
+
+END_CONF
+
+    $self->write_file('nginx.conf', $head . $conf);
+
+    return $self;
+}
+
+sub make_cert {
+    my ($self, $name) = @_;
+
+    my $p = $self->{prefix};
+
+    system("openssl req -x509 -newkey rsa:2048 -nodes -days 1"
+        . " -subj /CN=$name -keyout $p/$name.key -out $p/$name.crt"
+        . " >$p/openssl.log 2>&1") == 0
+        or die "openssl failed";
+
+    return $self;
+}
+
+sub run {
+    my ($self) = @_;
+
+    my $p = $self->{prefix};
+
+    system($self->{nginx}, '-p', "$p/", '-c', "$p/nginx.conf",
+        '-e', "$p/logs/error.log") == 0
+        or die "nginx failed to start: " . $self->read_log();
+
+    for (1 .. 50) {
+        last if -s "$p/nginx.pid";
+        sleep 0.1;
+    }
+
+    open my $fh, '<', "$p/nginx.pid" or die "no pid file";
+    my $pid = <$fh>;
+    close $fh;
+    chomp $pid;
+
+    $self->{pid} = $pid;
+
+    for (1 .. 50) {
+        last if $self->read_log() =~ /start worker process/;
+        sleep 0.1;
+    }
+
+    sleep 0.3;
+
+    return $self;
+}
+
+sub stop {
+    my ($self) = @_;
+
+    my $pid = delete $self->{pid} or return;
+
+    kill 'TERM', $pid;
+
+    for (1 .. 100) {
+        return $self unless kill 0, $pid;
+        sleep 0.05;
+    }
+
+    kill 'KILL', $pid;
+
+    return $self;
+}
+
+sub read_log {
+    my ($self, $name) = @_;
+    $name ||= 'error.log';
+    open my $fh, '<', "$self->{prefix}/logs/$name" or return '';
+    local $/;
+    return <$fh>;
+}
+
+# alerts, emergencies and workers that died: never expected
+sub crashes {
+    my ($self) = @_;
+    my @bad = grep { /\[(alert|emerg|crit)\]|exited on signal|segfault/ }
+        split /\n/, $self->read_log();
+    return join "\n", @bad;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local $?;
+    $self->stop();
+}
+
+###############################################################################
+
+sub have_ipv6 {
+    my $s = IO::Socket::IP->new(LocalAddr => '::1', Proto => 'udp');
+    return defined $s;
+}
+
+# a request with the usual headers; extra ones as [name, value] pairs
+sub sip_request {
+    my (%h) = @_;
+
+    my $method = $h{method} || 'OPTIONS';
+    my $uri = $h{uri} || 'sip:example.com';
+    my $transport = $h{transport} || 'UDP';
+    my $via_host = $h{via_host} || '127.0.0.1';
+    my $via_port = defined $h{via_port} ? ":$h{via_port}" : '';
+    my $branch = $h{branch} || 'z9hG4bK' . int(rand(1e9));
+    my $rport = $h{rport} ? ';rport' : '';
+    my $body = $h{body} || '';
+    my $cseq = $h{cseq} || 1;
+    my $call_id = $h{call_id} || int(rand(1e9)) . '@test';
+    my $mf = defined $h{max_forwards} ? $h{max_forwards} : 70;
+
+    my $msg = "$method $uri SIP/2.0\r\n"
+        . "Via: SIP/2.0/$transport $via_host$via_port;branch=$branch$rport\r\n"
+        . ($mf eq '' ? '' : "Max-Forwards: $mf\r\n")
+        . "From: <sip:tester\@example.com>;tag=" . int(rand(1e6)) . "\r\n"
+        . "To: <" . ($h{to} || $uri) . ">\r\n"
+        . ($h{no_call_id} ? '' : "Call-ID: $call_id\r\n")
+        . "CSeq: $cseq " . ($h{cseq_method} || $method) . "\r\n";
+
+    for my $x (@{$h{headers} || []}) {
+        $msg .= "$x->[0]: $x->[1]\r\n";
+    }
+
+    $msg .= "Content-Length: " . length($body) . "\r\n"
+        unless $h{no_content_length};
+
+    return $msg . "\r\n" . $body;
+}
+
+# a response: { code, reason, text, h => { lowercase long name => [values] } }
+sub parse_sip {
+    my ($text) = @_;
+
+    return undef unless defined $text;
+
+    my ($head) = split /\r\n\r\n/, $text, 2;
+    my @lines = split /\r\n/, $head;
+    my $first = shift @lines;
+
+    return undef unless $first && $first =~ m{^SIP/2\.0 (\d{3}) ?(.*)$};
+
+    my %r = (code => $1, reason => $2, text => $text, h => {});
+    my %compact = (v => 'via', f => 'from', t => 'to', i => 'call-id',
+        m => 'contact', l => 'content-length', k => 'supported');
+
+    for my $l (@lines) {
+        my ($n, $v) = $l =~ /^([^:\s]+)\s*:\s*(.*)$/ or next;
+        $n = lc $n;
+        $n = $compact{$n} if $compact{$n};
+        push @{$r{h}{$n}}, $v;
+    }
+
+    return \%r;
+}
+
+sub udp_socket {
+    my (%opt) = @_;
+
+    return IO::Socket::IP->new(
+        LocalAddr => $opt{addr} || '127.0.0.1',
+        LocalPort => $opt{port} || 0,
+        Proto => 'udp',
+        ReuseAddr => 1,
+    ) || die "udp socket: $@";
+}
+
+sub udp_send {
+    my ($s, $msg, $addr, $port) = @_;
+
+    my $peer = IO::Socket::IP->new(PeerAddr => $addr, PeerPort => $port,
+        Proto => 'udp') or die "peer: $@";
+    my $sa = $peer->peername;
+    close $peer;
+
+    return $s->send($msg, 0, $sa);
+}
+
+# datagrams arriving within the timeout: [text, peer host, peer port];
+# only the first unless $all
+sub udp_recv {
+    my ($s, $timeout, $all) = @_;
+
+    my $sel = IO::Select->new($s);
+    my @got;
+    my $deadline = time() + (defined $timeout ? $timeout : 2);
+
+    while ((my $left = $deadline - time()) > 0) {
+        last unless $sel->can_read($left);
+        my $buf;
+        defined $s->recv($buf, 65535) or last;
+        push @got, [$buf, $s->peerhost, $s->peerport];
+        last unless $all;
+    }
+
+    return @got;
+}
+
+sub tcp_connect {
+    my (%opt) = @_;
+
+    my $s;
+
+    if ($opt{ssl}) {
+        require IO::Socket::SSL;
+        $s = IO::Socket::SSL->new(
+            PeerAddr => $opt{addr} || '127.0.0.1',
+            PeerPort => $opt{port},
+            SSL_verify_mode => 0,
+            Timeout => 5,
+        ) or die "tls connect: $IO::Socket::SSL::SSL_ERROR $@";
+    } else {
+        $s = IO::Socket::IP->new(
+            PeerAddr => $opt{addr} || '127.0.0.1',
+            PeerPort => $opt{port},
+            Proto => 'tcp',
+            Timeout => 5,
+        ) or die "tcp connect: $@";
+    }
+
+    $s->autoflush(1);
+
+    return $s;
+}
+
+sub stream_send {
+    my ($s, $data) = @_;
+    local $SIG{PIPE} = 'IGNORE';
+    return syswrite($s, $data);
+}
+
+# reads until $n whole messages (by Content-Length) arrived, the peer
+# closed or the time is up: (\@messages, $closed, $rest)
+sub stream_recv {
+    my ($s, $n, $timeout) = @_;
+
+    my $buf = '';
+    my @msgs;
+    my $closed = 0;
+    my $deadline = time() + ($timeout || 3);
+    my $sel = IO::Select->new($s);
+
+    for (;;) {
+        while ($buf =~ /^((?:\r\n)*)(.*?\r\n\r\n)/s) {
+            my ($skip, $head) = (length($1), $2);
+            my ($cl) = $head =~ /^(?:Content-Length|l)[ \t]*:[ \t]*(\d+)/mi;
+            $cl ||= 0;
+            last if length($buf) < $skip + length($head) + $cl;
+            push @msgs, substr($buf, $skip, length($head) + $cl);
+            substr($buf, 0, $skip + length($head) + $cl) = '';
+        }
+
+        last if @msgs >= $n;
+
+        my $left = $deadline - time();
+        last if $left <= 0;
+
+        unless ($s->isa('IO::Socket::SSL') && $s->pending) {
+            last unless $sel->can_read($left);
+        }
+
+        my $got = sysread($s, my $chunk, 65536);
+
+        if (!$got) {
+            $closed = 1;
+            last;
+        }
+
+        $buf .= $chunk;
+    }
+
+    return (\@msgs, $closed, $buf);
+}
+
+1;
