@@ -652,6 +652,17 @@ ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
         return;
     }
 
+    if (m->method_id == NGX_SIP_REGISTER
+        && m->to.uri.scheme_id != NGX_SIP_SCHEME_SIP
+        && m->to.uri.scheme_id != NGX_SIP_SCHEME_SIPS)
+    {
+        /* RFC 3261 10.3 step 5, RFC 4475 3.3.4: an AOR is a SIP URI */
+
+        ngx_str_set(&reason, "To Is Not a SIP URI");
+        ngx_stream_sip_respond(s, ctx, 400, &reason, NULL);
+        return;
+    }
+
     switch (m->method_id) {
 
     case NGX_SIP_OPTIONS:
