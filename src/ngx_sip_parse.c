@@ -178,6 +178,7 @@ ngx_str_t  ngx_sip_header_names[] = {
  */
 
 ngx_str_t  ngx_sip_supported_options[] = {
+    ngx_string("path"),
     ngx_null_string
 };
 

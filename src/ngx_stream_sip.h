@@ -56,9 +56,17 @@ typedef struct {
 
 
 ngx_int_t ngx_stream_sip_add_variables(ngx_conf_t *cf);
+void ngx_stream_sip_respond(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_uint_t status, ngx_str_t *reason,
+    ngx_str_t *extra);
+ngx_uint_t ngx_stream_sip_is_local(ngx_stream_session_t *s,
+    ngx_sip_uri_t *uri);
+ngx_int_t ngx_stream_sip_registrar_handler(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
 
 
 extern ngx_module_t  ngx_stream_sip_module;
+extern ngx_module_t  ngx_stream_sip_registrar_module;
 
 
 #endif /* _NGX_STREAM_SIP_H_INCLUDED_ */

@@ -37,11 +37,6 @@ static void ngx_stream_sip_process(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, u_char *start, u_char *end);
 static void ngx_stream_sip_request(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
-static ngx_uint_t ngx_stream_sip_is_local(ngx_stream_session_t *s,
-    ngx_sip_uri_t *uri);
-static void ngx_stream_sip_respond(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_uint_t status, ngx_str_t *reason,
-    ngx_str_t *extra);
 static void ngx_stream_sip_respond_error(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_error_t *err);
 static ngx_int_t ngx_stream_sip_send(ngx_stream_session_t *s,
@@ -663,6 +658,10 @@ ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
         return;
     }
 
+    if (ngx_stream_sip_registrar_handler(s, ctx) != NGX_DECLINED) {
+        return;
+    }
+
     switch (m->method_id) {
 
     case NGX_SIP_OPTIONS:
@@ -697,7 +696,7 @@ ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
  * sip:example.com for a server listening on 5080.
  */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_stream_sip_is_local(ngx_stream_session_t *s, ngx_sip_uri_t *uri)
 {
     u_char                      addr[NGX_SOCKADDR_STRLEN];
@@ -755,7 +754,7 @@ ngx_stream_sip_is_local(ngx_stream_session_t *s, ngx_sip_uri_t *uri)
  * so that nobody can point our answers at a third party.
  */
 
-static void
+void
 ngx_stream_sip_respond(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_uint_t status, ngx_str_t *reason, ngx_str_t *extra)
 {

@@ -36,6 +36,9 @@ sub new {
 
     mkdir "$self->{prefix}/logs";
 
+    # workers run as an unprivileged user and must reach what is here
+    chmod 0755, $self->{prefix};
+
     return $self;
 }
 
