@@ -52,6 +52,7 @@ typedef struct {
     unsigned                    failed:1;
     unsigned                    preread:1;
     unsigned                    read_blocked:1;
+    unsigned                    passed:1;
 } ngx_stream_sip_ctx_t;
 
 
@@ -63,6 +64,13 @@ ngx_uint_t ngx_stream_sip_is_local(ngx_stream_session_t *s,
     ngx_sip_uri_t *uri);
 ngx_int_t ngx_stream_sip_registrar_handler(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
+
+ngx_int_t ngx_stream_sip_channel_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_stream_sip_channel_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_stream_sip_channel_owner(ngx_str_t *call_id);
+ngx_int_t ngx_stream_sip_channel_pass(ngx_connection_t *c, ngx_uint_t slot,
+    u_char *data, size_t len);
+void ngx_stream_sip_close_quietly(ngx_connection_t *c);
 
 
 extern ngx_module_t  ngx_stream_sip_module;

@@ -55,6 +55,8 @@ static char *ngx_stream_sip(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_stream_sip_domain(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_stream_sip_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_stream_sip_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_stream_sip_init_process(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_stream_sip_commands[] = {
@@ -109,8 +111,8 @@ ngx_module_t  ngx_stream_sip_module = {
     ngx_stream_sip_commands,               /* module directives */
     NGX_STREAM_MODULE,                     /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_stream_sip_init_module,            /* init module */
+    ngx_stream_sip_init_process,           /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -124,6 +126,9 @@ ngx_module_t  ngx_stream_sip_module = {
  * one array of header slices serves every message of the worker.
  */
 static ngx_sip_header_t  ngx_stream_sip_headers[NGX_SIP_MAX_HEADERS];
+
+/* whether the configuration has a "sip on" server at all */
+static ngx_uint_t  ngx_stream_sip_used;
 
 
 static ngx_str_t  ngx_stream_sip_options_headers = ngx_string(
@@ -166,6 +171,11 @@ ngx_stream_sip_handler(ngx_stream_session_t *s)
         if (b && b->pos < b->last) {
             ngx_stream_sip_process(s, ctx, b->pos, b->last);
             b->pos = b->last;
+        }
+
+        if (ctx->passed) {
+            ngx_stream_sip_close_quietly(c);
+            return;
         }
 
         /*
@@ -533,7 +543,7 @@ static void
 ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     u_char *start, u_char *end)
 {
-    ngx_int_t          rc;
+    ngx_int_t          rc, owner;
     ngx_sip_msg_t     *m;
     ngx_sip_error_t    err, verr;
     ngx_connection_t  *c;
@@ -556,6 +566,23 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
         /* an empty datagram: a UDP keepalive */
         return;
+    }
+
+    /* a datagram belongs to the worker its Call-ID hashes to */
+
+    if (ctx->transport == NGX_STREAM_SIP_UDP
+        && m->hdr[NGX_SIP_HDR_CALL_ID])
+    {
+        owner = ngx_stream_sip_channel_owner(
+                                        &m->hdr[NGX_SIP_HDR_CALL_ID]->value);
+
+        if (owner >= 0
+            && ngx_stream_sip_channel_pass(c, owner, start, end - start)
+               == NGX_OK)
+        {
+            ctx->passed = 1;
+            return;
+        }
     }
 
     if (rc != NGX_SIP_OK) {
@@ -1165,6 +1192,8 @@ ngx_stream_sip(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     cscf->handler = ngx_stream_sip_handler;
 
+    ngx_stream_sip_used = 1;
+
     return NGX_CONF_OK;
 }
 
@@ -1216,5 +1245,25 @@ ngx_stream_sip_domain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_stream_sip_preconfiguration(ngx_conf_t *cf)
 {
+    ngx_stream_sip_used = 0;
+
     return ngx_stream_sip_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_stream_sip_init_module(ngx_cycle_t *cycle)
+{
+    if (!ngx_stream_sip_used) {
+        return NGX_OK;
+    }
+
+    return ngx_stream_sip_channel_init_module(cycle);
+}
+
+
+static ngx_int_t
+ngx_stream_sip_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_stream_sip_channel_init_process(cycle);
 }
