@@ -11,7 +11,8 @@ CC          ?= cc
 CLANG       ?= clang-14
 
 CORE_SRCS   := src/ngx_sip_parse.c src/ngx_sip_parse_uri.c \
-               src/ngx_sip_parse_header.c src/ngx_sip_message.c
+               src/ngx_sip_parse_header.c src/ngx_sip_message.c \
+               src/ngx_sip_forward.c
 CORE_HDRS   := src/ngx_sip.h tests/ngx_sip_standalone.h tests/ngx_sip_test.h
 MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
                src/ngx_stream_sip_variables.c src/ngx_stream_sip_registrar.c \

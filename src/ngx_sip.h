@@ -348,6 +348,30 @@ size_t ngx_sip_response_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r);
 u_char *ngx_sip_write_response(u_char *p, ngx_sip_msg_t *req,
     ngx_sip_resp_t *r);
 uint32_t ngx_sip_hash(uint32_t h, u_char *p, size_t len);
+u_char *ngx_sip_write_uint(u_char *p, ngx_uint_t n);
+
+
+/* ngx_sip_forward.c: what a proxy does to the messages it forwards */
+
+#define NGX_SIP_BRANCH_LEN          43
+
+typedef struct {
+    ngx_str_t                   ruri;          /* new one, or empty */
+    ngx_str_t                   via;           /* our whole via-parm */
+    ngx_str_t                   record_route;  /* our value(s), or empty */
+    unsigned                    pop_route:1;   /* the first Route is ours */
+} ngx_sip_forward_t;
+
+size_t ngx_sip_forward_size(ngx_sip_msg_t *m, ngx_sip_forward_t *f);
+u_char *ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m,
+    ngx_sip_forward_t *f);
+u_char *ngx_sip_forward_response(u_char *p, ngx_sip_msg_t *m);
+size_t ngx_sip_branch_make(u_char *buf, ngx_sip_msg_t *m, uint32_t salt,
+    u_char *key);
+ngx_int_t ngx_sip_branch_check(ngx_str_t *branch, u_char *key,
+    uint32_t *loop, uint32_t *salt);
+ngx_int_t ngx_sip_loop_detect(ngx_sip_msg_t *m, u_char *key);
+uint64_t ngx_sip_siphash(u_char *key, u_char *in, size_t len);
 
 
 #endif /* _NGX_SIP_H_INCLUDED_ */

@@ -18,7 +18,6 @@
 static size_t ngx_sip_top_via_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r);
 static u_char *ngx_sip_write_vias(u_char *p, ngx_sip_msg_t *req,
     ngx_sip_resp_t *r);
-static u_char *ngx_sip_write_uint(u_char *p, ngx_uint_t n);
 static u_char *ngx_sip_find_bare_rport(ngx_sip_via_t *via);
 
 
@@ -258,7 +257,7 @@ ngx_sip_find_bare_rport(ngx_sip_via_t *via)
 }
 
 
-static u_char *
+u_char *
 ngx_sip_write_uint(u_char *p, ngx_uint_t n)
 {
     u_char   buf[20], *d;

@@ -1,0 +1,523 @@
+
+/*
+ * Copyright (C) ngx_sip authors
+ */
+
+
+#include "ngx_sip.h"
+
+
+/*
+ * The message transformations of a proxy (RFC 3261 16.6, 16.7): a request
+ * goes on with our Via on top, our Record-Route, one Route value less and
+ * Max-Forwards one lower; a response goes back with its top Via removed.
+ * Everything else is copied as it came, unknown headers and folds
+ * included, so nothing is lost in the middle.
+ *
+ * Our branch (16.6 step 8) carries, after the magic cookie, a hash of
+ * what loop detection compares (16.3 step 4), the caller's own bits and
+ * a SipHash-2-4 tag over both with a secret key: any worker holding the
+ * key knows a branch it made, and a request that comes back unchanged
+ * through us is a loop.
+ */
+
+
+static u_char *ngx_sip_write_tail(u_char *p, ngx_sip_msg_t *m);
+static u_char *ngx_sip_write_hex(u_char *p, uint64_t v, ngx_uint_t digits);
+static ngx_int_t ngx_sip_hex_value(u_char *p, ngx_uint_t digits,
+    uint64_t *v);
+static uint32_t ngx_sip_loop_hash(ngx_sip_msg_t *m);
+
+
+#define NGX_SIP_BRANCH_PREFIX      "z9hG4bK-ngx"
+#define NGX_SIP_BRANCH_PREFIX_LEN  (sizeof(NGX_SIP_BRANCH_PREFIX) - 1)
+
+
+size_t
+ngx_sip_forward_size(ngx_sip_msg_t *m, ngx_sip_forward_t *f)
+{
+    return (m->end - m->start)
+           + f->ruri.len
+           + sizeof("Via: " CRLF) + f->via.len
+           + sizeof("Record-Route: " CRLF) + f->record_route.len
+           + sizeof("Max-Forwards: 70" CRLF);
+}
+
+
+u_char *
+ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
+{
+    u_char            *v, *end;
+    ngx_int_t          rc;
+    ngx_uint_t         i, route_done, rr_done;
+    ngx_sip_addr_t     addr;
+    ngx_sip_header_t  *h;
+
+    /* request line */
+
+    p = ngx_cpymem(p, m->method.data, m->method.len);
+    *p++ = ' ';
+
+    if (f->ruri.len) {
+        p = ngx_cpymem(p, f->ruri.data, f->ruri.len);
+
+    } else {
+        p = ngx_cpymem(p, m->request_uri.data, m->request_uri.len);
+    }
+
+    *p++ = ' ';
+    p = ngx_cpymem(p, "SIP/2.0" CRLF, sizeof("SIP/2.0" CRLF) - 1);
+
+    /* our Via first, a line of its own */
+
+    p = ngx_cpymem(p, "Via: ", 5);
+    p = ngx_cpymem(p, f->via.data, f->via.len);
+    *p++ = CR; *p++ = LF;
+
+    route_done = !f->pop_route;
+    rr_done = (f->record_route.len == 0);
+
+    for (i = 0; i < m->nheaders; i++) {
+        h = &m->headers[i];
+
+        switch (h->id) {
+
+        case NGX_SIP_HDR_MAX_FORWARDS:
+            p = ngx_cpymem(p, "Max-Forwards: ", 14);
+            p = ngx_sip_write_uint(p, m->max_forwards > 0
+                                      ? (ngx_uint_t) m->max_forwards - 1 : 0);
+            *p++ = CR; *p++ = LF;
+            continue;
+
+        case NGX_SIP_HDR_RECORD_ROUTE:
+
+            /* ours goes on top of the Record-Routes already there */
+
+            if (!rr_done) {
+                p = ngx_cpymem(p, "Record-Route: ", 14);
+                p = ngx_cpymem(p, f->record_route.data, f->record_route.len);
+                *p++ = CR; *p++ = LF;
+                rr_done = 1;
+            }
+
+            break;
+
+        case NGX_SIP_HDR_ROUTE:
+
+            if (route_done) {
+                break;
+            }
+
+            route_done = 1;
+
+            v = h->value.data;
+            end = v + h->value.len;
+
+            rc = ngx_sip_parse_addr(&v, end, &addr, 1);
+
+            while (rc == NGX_OK && v < end
+                   && (*v == ' ' || *v == '\t' || *v == CR || *v == LF))
+            {
+                v++;
+            }
+
+            if (rc != NGX_OK || v == end) {
+
+                /* the only value of its line: the line goes */
+                continue;
+            }
+
+            /* "a, b": keep what follows the first value's comma */
+
+            v++;
+
+            while (v < end
+                   && (*v == ' ' || *v == '\t' || *v == CR || *v == LF))
+            {
+                v++;
+            }
+
+            p = ngx_cpymem(p, h->name.data, h->name.len);
+            *p++ = ':'; *p++ = ' ';
+            p = ngx_cpymem(p, v, end - v);
+            *p++ = CR; *p++ = LF;
+            continue;
+
+        default:
+            break;
+        }
+
+        p = ngx_cpymem(p, h->start, h->end - h->start);
+    }
+
+    if (m->hdr[NGX_SIP_HDR_MAX_FORWARDS] == NULL) {
+        p = ngx_cpymem(p, "Max-Forwards: 70" CRLF,
+                       sizeof("Max-Forwards: 70" CRLF) - 1);
+    }
+
+    if (!rr_done) {
+        p = ngx_cpymem(p, "Record-Route: ", 14);
+        p = ngx_cpymem(p, f->record_route.data, f->record_route.len);
+        *p++ = CR; *p++ = LF;
+    }
+
+    return ngx_sip_write_tail(p, m);
+}
+
+
+/* the empty line (CRLF, or a tolerated bare LF) and the body */
+
+static u_char *
+ngx_sip_write_tail(u_char *p, ngx_sip_msg_t *m)
+{
+    u_char  *start;
+
+    start = m->headers_end - 1;
+
+    if (start > m->start && start[-1] == CR) {
+        start--;
+    }
+
+    return ngx_cpymem(p, start, m->end - start);
+}
+
+
+/*
+ * A response goes back without the top via-parm (RFC 3261 16.7 step 3):
+ * the first Via line goes, or loses its first value.
+ */
+
+u_char *
+ngx_sip_forward_response(u_char *p, ngx_sip_msg_t *m)
+{
+    u_char            *v, *end;
+    ngx_uint_t         i, done;
+    ngx_sip_via_t      via;
+    ngx_sip_header_t  *h;
+
+    h = m->hdr[NGX_SIP_HDR_VIA];
+
+    if (h == NULL) {
+        return ngx_cpymem(p, m->start, m->end - m->start);
+    }
+
+    p = ngx_cpymem(p, m->start, m->headers[0].start - m->start);
+
+    done = 0;
+
+    for (i = 0; i < m->nheaders; i++) {
+        h = &m->headers[i];
+
+        if (h->id != NGX_SIP_HDR_VIA || done) {
+            p = ngx_cpymem(p, h->start, h->end - h->start);
+            continue;
+        }
+
+        done = 1;
+
+        v = h->value.data;
+        end = v + h->value.len;
+
+        if (ngx_sip_parse_via(&v, end, &via) != NGX_OK) {
+            continue;
+        }
+
+        while (v < end && (*v == ' ' || *v == '\t' || *v == CR || *v == LF)) {
+            v++;
+        }
+
+        if (v == end || *v != ',') {
+            continue;
+        }
+
+        v++;
+
+        while (v < end && (*v == ' ' || *v == '\t' || *v == CR || *v == LF)) {
+            v++;
+        }
+
+        p = ngx_cpymem(p, h->name.data, h->name.len);
+        *p++ = ':'; *p++ = ' ';
+        p = ngx_cpymem(p, v, end - v);
+        *p++ = CR; *p++ = LF;
+    }
+
+    return ngx_sip_write_tail(p, m);
+}
+
+
+/*
+ * branch = "z9hG4bK-ngx" loop(8 hex) salt(8 hex) tag(16 hex): 43 octets,
+ * written to buf, which has NGX_SIP_BRANCH_LEN.
+ */
+
+size_t
+ngx_sip_branch_make(u_char *buf, ngx_sip_msg_t *m, uint32_t salt,
+    u_char *key)
+{
+    u_char    *p, data[8];
+    uint32_t   loop;
+    uint64_t   tag;
+
+    loop = ngx_sip_loop_hash(m);
+
+    data[0] = (u_char) (loop >> 24);
+    data[1] = (u_char) (loop >> 16);
+    data[2] = (u_char) (loop >> 8);
+    data[3] = (u_char) loop;
+    data[4] = (u_char) (salt >> 24);
+    data[5] = (u_char) (salt >> 16);
+    data[6] = (u_char) (salt >> 8);
+    data[7] = (u_char) salt;
+
+    tag = ngx_sip_siphash(key, data, 8);
+
+    p = ngx_cpymem(buf, NGX_SIP_BRANCH_PREFIX, NGX_SIP_BRANCH_PREFIX_LEN);
+    p = ngx_sip_write_hex(p, loop, 8);
+    p = ngx_sip_write_hex(p, salt, 8);
+    p = ngx_sip_write_hex(p, tag, 16);
+
+    return p - buf;
+}
+
+
+/*
+ * NGX_OK with the salt when the branch is one we made with this key,
+ * NGX_DECLINED otherwise.  *loop gets the loop hash it carries.
+ */
+
+ngx_int_t
+ngx_sip_branch_check(ngx_str_t *branch, u_char *key, uint32_t *loop,
+    uint32_t *salt)
+{
+    u_char    *p, data[8];
+    uint64_t   l, s, tag;
+
+    if (branch->len != NGX_SIP_BRANCH_LEN
+        || ngx_strncmp(branch->data, NGX_SIP_BRANCH_PREFIX,
+                       NGX_SIP_BRANCH_PREFIX_LEN) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = branch->data + NGX_SIP_BRANCH_PREFIX_LEN;
+
+    if (ngx_sip_hex_value(p, 8, &l) != NGX_OK
+        || ngx_sip_hex_value(p + 8, 8, &s) != NGX_OK
+        || ngx_sip_hex_value(p + 16, 16, &tag) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    data[0] = (u_char) (l >> 24);
+    data[1] = (u_char) (l >> 16);
+    data[2] = (u_char) (l >> 8);
+    data[3] = (u_char) l;
+    data[4] = (u_char) (s >> 24);
+    data[5] = (u_char) (s >> 16);
+    data[6] = (u_char) (s >> 8);
+    data[7] = (u_char) s;
+
+    if (ngx_sip_siphash(key, data, 8) != tag) {
+        return NGX_DECLINED;
+    }
+
+    *loop = (uint32_t) l;
+    *salt = (uint32_t) s;
+
+    return NGX_OK;
+}
+
+
+/*
+ * RFC 3261 16.3 step 4: a Via of ours whose branch carries the loop hash
+ * of this very request means it came back unchanged: a loop (482).  A
+ * different hash is a spiral, which is fine.
+ */
+
+ngx_int_t
+ngx_sip_loop_detect(ngx_sip_msg_t *m, u_char *key)
+{
+    u_char            *p, *end;
+    uint32_t           loop, salt, hash;
+    ngx_uint_t         i;
+    ngx_sip_via_t      via;
+    ngx_sip_header_t  *h;
+
+    hash = ngx_sip_loop_hash(m);
+
+    for (i = 0; i < m->nheaders; i++) {
+        h = &m->headers[i];
+
+        if (h->id != NGX_SIP_HDR_VIA) {
+            continue;
+        }
+
+        p = h->value.data;
+        end = p + h->value.len;
+
+        while (ngx_sip_parse_via(&p, end, &via) == NGX_OK) {
+
+            if (ngx_sip_branch_check(&via.branch, key, &loop, &salt)
+                == NGX_OK
+                && loop == hash)
+            {
+                return NGX_ERROR;
+            }
+
+            while (p < end && *p != ',') {
+                p++;
+            }
+
+            if (p == end) {
+                break;
+            }
+
+            p++;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* what RFC 3261 16.6 step 8 lists for loop detection */
+
+static uint32_t
+ngx_sip_loop_hash(ngx_sip_msg_t *m)
+{
+    uint32_t           h;
+    ngx_uint_t         i;
+    ngx_sip_header_t  *hdr;
+
+    h = ngx_sip_hash(0, m->request_uri.data, m->request_uri.len);
+    h = ngx_sip_hash(h, m->to.tag.data, m->to.tag.len);
+    h = ngx_sip_hash(h, m->from.tag.data, m->from.tag.len);
+    h = ngx_sip_hash(h, m->call_id.data, m->call_id.len);
+    h = ngx_sip_hash(h, (u_char *) &m->cseq.number, sizeof(uint32_t));
+
+    for (i = 0; i < m->nheaders; i++) {
+        hdr = &m->headers[i];
+
+        if (hdr->id == NGX_SIP_HDR_ROUTE
+            || hdr->id == NGX_SIP_HDR_PROXY_REQUIRE
+            || hdr->id == NGX_SIP_HDR_PROXY_AUTHORIZATION)
+        {
+            h = ngx_sip_hash(h, hdr->value.data, hdr->value.len);
+        }
+    }
+
+    return h;
+}
+
+
+/* SipHash-2-4 (Aumasson, Bernstein, 2012), 16-octet key */
+
+#define ngx_sip_rotl(x, b)  (uint64_t) (((x) << (b)) | ((x) >> (64 - (b))))
+
+#define ngx_sip_sipround                                                     \
+    v0 += v1; v1 = ngx_sip_rotl(v1, 13); v1 ^= v0; v0 = ngx_sip_rotl(v0, 32);\
+    v2 += v3; v3 = ngx_sip_rotl(v3, 16); v3 ^= v2;                           \
+    v0 += v3; v3 = ngx_sip_rotl(v3, 21); v3 ^= v0;                           \
+    v2 += v1; v1 = ngx_sip_rotl(v1, 17); v1 ^= v2; v2 = ngx_sip_rotl(v2, 32)
+
+
+static uint64_t
+ngx_sip_le64(u_char *p)
+{
+    return (uint64_t) p[0] | (uint64_t) p[1] << 8 | (uint64_t) p[2] << 16
+           | (uint64_t) p[3] << 24 | (uint64_t) p[4] << 32
+           | (uint64_t) p[5] << 40 | (uint64_t) p[6] << 48
+           | (uint64_t) p[7] << 56;
+}
+
+
+uint64_t
+ngx_sip_siphash(u_char *key, u_char *in, size_t len)
+{
+    u_char     *end;
+    uint64_t    k0, k1, v0, v1, v2, v3, m, b;
+    ngx_uint_t  left;
+
+    k0 = ngx_sip_le64(key);
+    k1 = ngx_sip_le64(key + 8);
+
+    v0 = 0x736f6d6570736575ULL ^ k0;
+    v1 = 0x646f72616e646f6dULL ^ k1;
+    v2 = 0x6c7967656e657261ULL ^ k0;
+    v3 = 0x7465646279746573ULL ^ k1;
+
+    end = in + (len - len % 8);
+    left = len & 7;
+    b = ((uint64_t) len) << 56;
+
+    for ( /* void */ ; in != end; in += 8) {
+        m = ngx_sip_le64(in);
+        v3 ^= m;
+        ngx_sip_sipround;
+        ngx_sip_sipround;
+        v0 ^= m;
+    }
+
+    switch (left) {
+    case 7: b |= ((uint64_t) in[6]) << 48; /* fall through */
+    case 6: b |= ((uint64_t) in[5]) << 40; /* fall through */
+    case 5: b |= ((uint64_t) in[4]) << 32; /* fall through */
+    case 4: b |= ((uint64_t) in[3]) << 24; /* fall through */
+    case 3: b |= ((uint64_t) in[2]) << 16; /* fall through */
+    case 2: b |= ((uint64_t) in[1]) << 8;  /* fall through */
+    case 1: b |= ((uint64_t) in[0]);       break;
+    case 0: break;
+    }
+
+    v3 ^= b;
+    ngx_sip_sipround;
+    ngx_sip_sipround;
+    v0 ^= b;
+
+    v2 ^= 0xff;
+    ngx_sip_sipround;
+    ngx_sip_sipround;
+    ngx_sip_sipround;
+    ngx_sip_sipround;
+
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+
+static u_char *
+ngx_sip_write_hex(u_char *p, uint64_t v, ngx_uint_t digits)
+{
+    static u_char  hex[] = "0123456789abcdef";
+
+    while (digits--) {
+        *p++ = hex[(v >> (digits * 4)) & 0xf];
+    }
+
+    return p;
+}
+
+
+static ngx_int_t
+ngx_sip_hex_value(u_char *p, ngx_uint_t digits, uint64_t *v)
+{
+    u_char  c;
+
+    *v = 0;
+
+    while (digits--) {
+        c = *p++;
+
+        if (c >= '0' && c <= '9') {
+            *v = (*v << 4) | (uint64_t) (c - '0');
+
+        } else if (c >= 'a' && c <= 'f') {
+            *v = (*v << 4) | (uint64_t) (c - 'a' + 10);
+
+        } else {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,352 @@
+
+/*
+ * Copyright (C) ngx_sip authors
+ */
+
+
+/*
+ * Proxy transformations (RFC 3261 16.6, 16.7): forwarded requests and
+ * responses are parsed again and checked; branches, SipHash and loop
+ * detection.
+ */
+
+
+#include "ngx_sip.h"
+#include "ngx_sip_test.h"
+
+
+static ngx_sip_header_t  in_headers[NGX_SIP_MAX_HEADERS];
+static ngx_sip_header_t  out_headers[NGX_SIP_MAX_HEADERS];
+
+static u_char  key[16] = "0123456789abcdef";
+
+
+static int
+parse(ngx_sip_msg_t *m, ngx_sip_header_t *h, u_char *text, size_t len)
+{
+    ngx_sip_error_t  err;
+
+    ngx_memzero(m, sizeof(ngx_sip_msg_t));
+    m->headers = h;
+    m->max_headers = NGX_SIP_MAX_HEADERS;
+
+    if (ngx_sip_parse_message(m, text, text + len, 0, &err) != NGX_SIP_OK
+        || ngx_sip_msg_validate(m, &err) != NGX_OK)
+    {
+        fprintf(stderr, "parse: %lu %.*s\n%.*s\n",
+                (unsigned long) err.status, (int) err.reason.len,
+                err.reason.data, (int) len, text);
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* the values of every line of a header, joined by '|' */
+
+static void
+values(ngx_sip_msg_t *m, ngx_uint_t id, char *out, size_t size)
+{
+    size_t             n;
+    ngx_uint_t         i;
+    ngx_sip_header_t  *h;
+
+    n = 0;
+    out[0] = '\0';
+
+    for (i = 0; i < m->nheaders && n < size; i++) {
+        h = &m->headers[i];
+
+        if (h->id == id) {
+            n += snprintf(out + n, size - n, "%s%.*s", n ? "|" : "",
+                          (int) h->value.len, h->value.data);
+        }
+    }
+}
+
+
+static const char  invite[] =
+    "INVITE sip:bob@example.com SIP/2.0\r\n"
+    "v: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-a1;rport, "
+        "SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK-a0\r\n"
+    "Route: <sip:proxy.example.com;lr>, <sip:next.example.net;lr>\r\n"
+    "Record-Route: <sip:other.example.org;lr>\r\n"
+    "Max-Forwards: 70\r\n"
+    "f: Alice <sip:alice@example.com>;tag=a1\r\n"
+    "t: <sip:bob@example.com>\r\n"
+    "i: call-fwd-1\r\n"
+    "CSeq: 1 INVITE\r\n"
+    "X-Folded: one\r\n"
+    "  two\r\n"
+    "c: application/sdp\r\n"
+    "l: 10\r\n"
+    "\r\n"
+    "v=0\r\no=x\r\n";
+
+
+static void
+test_request(void)
+{
+    u_char             *buf, *p, branch[NGX_SIP_BRANCH_LEN];
+    u_char              via[128];
+    char                v[512];
+    size_t              blen;
+    ngx_sip_msg_t       in, out;
+    ngx_sip_forward_t   f;
+    ngx_sip_header_t   *h;
+
+    if (!parse(&in, in_headers, (u_char *) invite, sizeof(invite) - 1)) {
+        NGX_SIP_CHECK(0, "invite does not parse");
+        return;
+    }
+
+    blen = ngx_sip_branch_make(branch, &in, 7, key);
+    NGX_SIP_CHECK(blen == NGX_SIP_BRANCH_LEN, "branch length %lu",
+                  (unsigned long) blen);
+
+    ngx_memzero(&f, sizeof(ngx_sip_forward_t));
+
+    f.via.data = via;
+    f.via.len = snprintf((char *) via, sizeof(via),
+                         "SIP/2.0/UDP 127.0.0.1:5060;branch=%.*s",
+                         (int) blen, branch);
+    ngx_str_set(&f.record_route, "<sip:127.0.0.1:5060;lr>");
+    f.pop_route = 1;
+
+    buf = malloc(ngx_sip_forward_size(&in, &f));
+    p = ngx_sip_forward_request(buf, &in, &f);
+
+    NGX_SIP_CHECK((size_t) (p - buf) <= ngx_sip_forward_size(&in, &f),
+                  "size");
+
+    if (!parse(&out, out_headers, buf, p - buf)) {
+        NGX_SIP_CHECK(0, "forwarded request does not parse");
+        free(buf);
+        return;
+    }
+
+    NGX_SIP_CHECK(NGX_SIP_STR_EQ(out.request_uri, "sip:bob@example.com"),
+                  "request-uri kept");
+    NGX_SIP_CHECK(out.max_forwards == 69, "max-forwards %ld",
+                  (long) out.max_forwards);
+
+    values(&out, NGX_SIP_HDR_VIA, v, sizeof(v));
+    NGX_SIP_CHECK(strncmp(v, "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-ngx",
+                          45) == 0
+                  && strstr(v, "|SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-a1;"
+                               "rport, SIP/2.0/UDP 192.0.2.9") != NULL,
+                  "our Via on top, the others kept: %s", v);
+
+    values(&out, NGX_SIP_HDR_ROUTE, v, sizeof(v));
+    NGX_SIP_CHECK(strcmp(v, "<sip:next.example.net;lr>") == 0,
+                  "first Route value removed: %s", v);
+
+    values(&out, NGX_SIP_HDR_RECORD_ROUTE, v, sizeof(v));
+    NGX_SIP_CHECK(strcmp(v, "<sip:127.0.0.1:5060;lr>|"
+                            "<sip:other.example.org;lr>") == 0,
+                  "our Record-Route first: %s", v);
+
+    h = ngx_sip_find_header(&out, (u_char *) "X-Folded", 8);
+    NGX_SIP_CHECK(h && h->value.len == 10
+                  && memcmp(h->value.data, "one\r\n  two", 10) == 0,
+                  "folded unknown header kept byte for byte");
+
+    NGX_SIP_CHECK(out.body.len == 10
+                  && memcmp(out.body.data, "v=0\r\no=x\r\n", 10) == 0,
+                  "body kept");
+
+    NGX_SIP_CHECK(ngx_sip_loop_detect(&out, key) == NGX_OK,
+                  "Route popped: a spiral, not a loop");
+
+    free(buf);
+
+    /* the same request through us twice, unchanged: a loop */
+
+    f.pop_route = 0;
+
+    buf = malloc(ngx_sip_forward_size(&in, &f));
+    p = ngx_sip_forward_request(buf, &in, &f);
+
+    if (parse(&out, out_headers, buf, p - buf)) {
+        NGX_SIP_CHECK(ngx_sip_loop_detect(&out, key) == NGX_ERROR,
+                      "loop detected");
+        NGX_SIP_CHECK(ngx_sip_loop_detect(&out, (u_char *) "another key.....")
+                      == NGX_OK, "another proxy's branch is not ours");
+
+        values(&out, NGX_SIP_HDR_ROUTE, v, sizeof(v));
+        NGX_SIP_CHECK(strcmp(v, "<sip:proxy.example.com;lr>, "
+                                "<sip:next.example.net;lr>") == 0,
+                      "Route kept without pop: %s", v);
+    }
+
+    free(buf);
+}
+
+
+static void
+test_no_max_forwards(void)
+{
+    static const char  req[] =
+        "OPTIONS sip:bob@example.com SIP/2.0\r\n"
+        "Via: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK-x\r\n"
+        "From: <sip:alice@example.com>;tag=1\r\n"
+        "To: <sip:bob@example.com>\r\n"
+        "Call-ID: nomf\r\n"
+        "CSeq: 5 OPTIONS\r\n"
+        "Content-Length: 0\r\n"
+        "\r\n";
+
+    u_char             *buf, *p;
+    ngx_sip_msg_t       in, out;
+    ngx_sip_forward_t   f;
+
+    if (!parse(&in, in_headers, (u_char *) req, sizeof(req) - 1)) {
+        NGX_SIP_CHECK(0, "request does not parse");
+        return;
+    }
+
+    ngx_memzero(&f, sizeof(ngx_sip_forward_t));
+    ngx_str_set(&f.via, "SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-ngxtest");
+    ngx_str_set(&f.ruri, "sip:bob@127.0.0.1:5070");
+
+    buf = malloc(ngx_sip_forward_size(&in, &f));
+    p = ngx_sip_forward_request(buf, &in, &f);
+
+    if (parse(&out, out_headers, buf, p - buf)) {
+        NGX_SIP_CHECK(out.max_forwards == 70, "Max-Forwards 70 added");
+        NGX_SIP_CHECK(NGX_SIP_STR_EQ(out.request_uri,
+                                     "sip:bob@127.0.0.1:5070"),
+                      "new Request-URI");
+        NGX_SIP_CHECK(out.hdr[NGX_SIP_HDR_RECORD_ROUTE] == NULL,
+                      "no Record-Route when off");
+    } else {
+        NGX_SIP_CHECK(0, "forwarded request does not parse");
+    }
+
+    free(buf);
+}
+
+
+static void
+test_response(void)
+{
+    static const char  one_line[] =
+        "SIP/2.0 180 Ringing\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-ngx1, "
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-a1;received=127.0.0.2\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK-a0\r\n"
+        "From: <sip:alice@example.com>;tag=1\r\n"
+        "To: <sip:bob@example.com>;tag=2\r\n"
+        "Call-ID: resp\r\n"
+        "CSeq: 1 INVITE\r\n"
+        "Content-Length: 0\r\n"
+        "\r\n";
+
+    static const char  two_lines[] =
+        "SIP/2.0 200 OK\r\n"
+        "v: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-ngx1\r\n"
+        "v: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-a1\r\n"
+        "From: <sip:alice@example.com>;tag=1\r\n"
+        "To: <sip:bob@example.com>;tag=2\r\n"
+        "Call-ID: resp\r\n"
+        "CSeq: 1 INVITE\r\n"
+        "Content-Length: 4\r\n"
+        "\r\n"
+        "body";
+
+    u_char         buf[1024], *p;
+    char           v[512];
+    ngx_sip_msg_t  in, out;
+
+    if (parse(&in, in_headers, (u_char *) one_line, sizeof(one_line) - 1)) {
+        p = ngx_sip_forward_response(buf, &in);
+
+        if (parse(&out, out_headers, buf, p - buf)) {
+            values(&out, NGX_SIP_HDR_VIA, v, sizeof(v));
+            NGX_SIP_CHECK(strcmp(v, "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-a1;"
+                                    "received=127.0.0.2|SIP/2.0/UDP "
+                                    "192.0.2.9;branch=z9hG4bK-a0") == 0,
+                          "top value of a Via list removed: %s", v);
+            NGX_SIP_CHECK(out.status == 180, "status kept");
+        }
+    }
+
+    if (parse(&in, in_headers, (u_char *) two_lines, sizeof(two_lines) - 1)) {
+        p = ngx_sip_forward_response(buf, &in);
+
+        if (parse(&out, out_headers, buf, p - buf)) {
+            values(&out, NGX_SIP_HDR_VIA, v, sizeof(v));
+            NGX_SIP_CHECK(strcmp(v, "SIP/2.0/UDP 192.0.2.1;"
+                                    "branch=z9hG4bK-a1") == 0,
+                          "top Via line removed: %s", v);
+            NGX_SIP_CHECK(out.body.len == 4
+                          && memcmp(out.body.data, "body", 4) == 0,
+                          "body kept");
+        }
+    }
+}
+
+
+static void
+test_branch(void)
+{
+    u_char         b[NGX_SIP_BRANCH_LEN];
+    uint32_t       loop, salt;
+    ngx_str_t      branch;
+    ngx_sip_msg_t  in;
+
+    if (!parse(&in, in_headers, (u_char *) invite, sizeof(invite) - 1)) {
+        return;
+    }
+
+    branch.data = b;
+    branch.len = ngx_sip_branch_make(b, &in, 0xdeadbeef, key);
+
+    NGX_SIP_CHECK(ngx_sip_branch_check(&branch, key, &loop, &salt) == NGX_OK
+                  && salt == 0xdeadbeef, "our branch recognised");
+
+    b[NGX_SIP_BRANCH_LEN - 1] ^= 1;
+
+    NGX_SIP_CHECK(ngx_sip_branch_check(&branch, key, &loop, &salt)
+                  == NGX_DECLINED, "a forged branch is not ours");
+
+    ngx_str_set(&branch, "z9hG4bK-a1");
+
+    NGX_SIP_CHECK(ngx_sip_branch_check(&branch, key, &loop, &salt)
+                  == NGX_DECLINED, "somebody else's branch");
+}
+
+
+/* the reference vector of the SipHash paper, appendix A */
+
+static void
+test_siphash(void)
+{
+    u_char      k[16], in[15];
+    ngx_uint_t  i;
+
+    for (i = 0; i < 16; i++) {
+        k[i] = (u_char) i;
+    }
+
+    for (i = 0; i < 15; i++) {
+        in[i] = (u_char) i;
+    }
+
+    NGX_SIP_CHECK(ngx_sip_siphash(k, in, 15) == 0xa129ca6149be45e5ULL,
+                  "SipHash-2-4 test vector");
+}
+
+
+int
+main(void)
+{
+    test_request();
+    test_no_max_forwards();
+    test_response();
+    test_branch();
+    test_siphash();
+
+    return ngx_sip_test_done("test_forward");
+}
