@@ -428,6 +428,10 @@ ngx_sip_parse_qvalue(ngx_str_t *v, ngx_uint_t *q)
     u_char      *p, *end;
     ngx_uint_t   n, scale;
 
+    if (v->len == 0) {
+        return NGX_ERROR;
+    }
+
     p = v->data;
     end = p + v->len;
 
@@ -466,6 +470,10 @@ ngx_sip_parse_digits(ngx_str_t *v, uint32_t *n)
 {
     u_char    *p, *end;
     uint64_t   value;
+
+    if (v->len == 0) {
+        return NGX_ERROR;
+    }
 
     p = v->data;
     end = p + v->len;
@@ -776,6 +784,10 @@ ngx_sip_param(ngx_str_t *params, char *name, ngx_str_t *value)
     size_t   len;
 
     len = ngx_strlen(name);
+
+    if (params->len == 0) {
+        return NGX_DECLINED;
+    }
 
     p = params->data;
     end = p + params->len;

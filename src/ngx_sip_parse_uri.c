@@ -670,6 +670,11 @@ ngx_sip_unescape(ngx_str_t *src, u_char *dst, size_t *len)
 {
     u_char  *p, *end, *d;
 
+    if (src->len == 0) {
+        *len = 0;
+        return NGX_OK;
+    }
+
     p = src->data;
     end = p + src->len;
     d = dst;
@@ -707,6 +712,10 @@ ngx_sip_uri_param(ngx_str_t *params, char *name, ngx_str_t *value)
     size_t   len;
 
     len = ngx_strlen(name);
+
+    if (params->len == 0) {
+        return NGX_DECLINED;
+    }
 
     p = params->data;
     end = p + params->len;

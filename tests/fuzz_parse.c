@@ -23,6 +23,8 @@
 
 static ngx_sip_header_t  fuzz_headers[NGX_SIP_MAX_HEADERS];
 
+static void fuzz_forward(ngx_sip_msg_t *m);
+
 
 #define fuzz_assert(cond)                                                    \
     if (!(cond)) {                                                           \
@@ -292,7 +294,7 @@ fuzz_respond(ngx_sip_msg_t *m, ngx_sip_error_t *err)
 static void
 fuzz_message(u_char *start, u_char *last, ngx_uint_t stream)
 {
-    ngx_int_t        rc;
+    ngx_int_t        rc, prc;
     ngx_sip_msg_t    m;
     ngx_sip_error_t  err, verr;
 
@@ -300,6 +302,7 @@ fuzz_message(u_char *start, u_char *last, ngx_uint_t stream)
     m.max_headers = NGX_SIP_MAX_HEADERS;
 
     rc = ngx_sip_parse_message(&m, start, last, stream, &err);
+    prc = rc;
 
     fuzz_assert(m.nheaders <= NGX_SIP_MAX_HEADERS);
     fuzz_assert(m.start >= start && m.start <= last);
@@ -343,6 +346,86 @@ fuzz_message(u_char *start, u_char *last, ngx_uint_t stream)
     fuzz_assert(m.max_forwards >= -1 && m.max_forwards <= 255);
 
     fuzz_respond(&m, rc == NGX_OK ? &err : &verr);
+
+    if (prc == NGX_SIP_OK && rc == NGX_OK) {
+        fuzz_forward(&m);
+    }
+}
+
+
+/*
+ * What a proxy makes of a valid message must be valid again: forwarded
+ * requests and responses are parsed and validated once more.
+ */
+
+static ngx_sip_header_t  fuzz_out_headers[NGX_SIP_MAX_HEADERS];
+
+static void
+fuzz_forward(ngx_sip_msg_t *m)
+{
+    u_char             *buf, *p, branch[NGX_SIP_BRANCH_LEN], via[128];
+    size_t              size, n;
+    ngx_sip_msg_t       out;
+    ngx_sip_error_t     err;
+    ngx_sip_forward_t   f;
+
+    static u_char  key[16] = "fuzzing key 0123";
+
+    if (m->request && (m->method_id == NGX_SIP_ACK || m->max_forwards == 0)) {
+        return;
+    }
+
+    ngx_memzero(&f, sizeof(ngx_sip_forward_t));
+
+    if (m->request) {
+        n = ngx_sip_branch_make(branch, m, 1, key);
+        fuzz_assert(n == NGX_SIP_BRANCH_LEN);
+
+        f.via.data = via;
+        f.via.len = ngx_cpymem(ngx_cpymem(via,
+                                   "SIP/2.0/UDP 127.0.0.1:5060;branch=", 34),
+                               branch, n) - via;
+        ngx_str_set(&f.record_route, "<sip:127.0.0.1:5060;lr>");
+        f.pop_route = (m->hdr[NGX_SIP_HDR_ROUTE] != NULL);
+
+        size = ngx_sip_forward_size(m, &f);
+
+    } else {
+        size = m->end - m->start;
+    }
+
+    buf = malloc(size);
+    if (buf == NULL) {
+        return;
+    }
+
+    p = m->request ? ngx_sip_forward_request(buf, m, &f)
+                   : ngx_sip_forward_response(buf, m);
+
+    fuzz_assert((size_t) (p - buf) <= size);
+
+    out.headers = fuzz_out_headers;
+    out.max_headers = NGX_SIP_MAX_HEADERS;
+
+    /* a response with one Via is not forwarded by anyone: no check */
+
+    if (m->request || m->count[NGX_SIP_HDR_VIA] > 1
+        || m->hdr[NGX_SIP_HDR_VIA]->value.len > m->via.text.len + 8)
+    {
+        fuzz_assert(ngx_sip_parse_message(&out, buf, p, 0, &err)
+                    == NGX_SIP_OK
+                    || (!m->request && err.status == 400));
+
+        if (m->request) {
+            fuzz_assert(ngx_sip_msg_validate(&out, &err) == NGX_OK
+                        || err.status == 513
+                        || (err.status == 483 && out.max_forwards == 0));
+            fuzz_assert(out.max_forwards == (m->max_forwards < 0 ? 70
+                                             : m->max_forwards - 1));
+        }
+    }
+
+    free(buf);
 }
 
 
