@@ -18,7 +18,6 @@
 static size_t ngx_sip_top_via_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r);
 static u_char *ngx_sip_write_vias(u_char *p, ngx_sip_msg_t *req,
     ngx_sip_resp_t *r);
-static u_char *ngx_sip_find_bare_rport(ngx_sip_via_t *via);
 
 
 static ngx_str_t  ngx_sip_copied_headers[] = {
@@ -153,6 +152,7 @@ static u_char *
 ngx_sip_write_vias(u_char *p, ngx_sip_msg_t *req, ngx_sip_resp_t *r)
 {
     u_char            *rport, *end;
+    ngx_str_t          value;
     ngx_uint_t         i, top;
     ngx_sip_header_t  *h;
 
@@ -177,7 +177,16 @@ ngx_sip_write_vias(u_char *p, ngx_sip_msg_t *req, ngx_sip_resp_t *r)
 
         /* the top via-parm of the first Via line, with our additions */
 
-        rport = r->rport ? ngx_sip_find_bare_rport(&req->via) : NULL;
+        /* a valueless "rport" gets "=port" right after its name */
+
+        rport = NULL;
+
+        if (r->rport && req->via.has_rport && req->via.rport_text.len == 0
+            && ngx_sip_param(&req->via.params, "rport", &value) == NGX_OK
+            && value.len == 0)
+        {
+            rport = value.data;
+        }
         end = req->via.text.data + req->via.text.len;
 
         if (rport) {
@@ -202,58 +211,6 @@ ngx_sip_write_vias(u_char *p, ngx_sip_msg_t *req, ngx_sip_resp_t *r)
     }
 
     return p;
-}
-
-
-/*
- * The position right after a valueless "rport" parameter name of the
- * via-parm, where "=port" goes (RFC 3581 4), or NULL.
- */
-
-static u_char *
-ngx_sip_find_bare_rport(ngx_sip_via_t *via)
-{
-    u_char  *p, *end, *name;
-
-    if (!via->has_rport || via->rport_text.len) {
-        return NULL;
-    }
-
-    p = via->params.data;
-    end = via->params.data + via->params.len;
-
-    while (p < end) {
-
-        if (*p != ';') {
-            p++;
-            continue;
-        }
-
-        p++;
-
-        while (p < end && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
-            p++;
-        }
-
-        name = p;
-
-        while (p < end && *p != ';' && *p != '=' && *p != ' '
-               && *p != '\t' && *p != CR && *p != ',')
-        {
-            p++;
-        }
-
-        if (p - name == 5 && ngx_strncasecmp(name, (u_char *) "rport", 5) == 0) {
-
-            if (p < end && *p == '=') {
-                continue;
-            }
-
-            return p;
-        }
-    }
-
-    return NULL;
 }
 
 

@@ -256,8 +256,8 @@ ngx_stream_sip_channel_pass(ngx_connection_t *c, ngx_uint_t slot,
     ngx_memzero(&hdr, sizeof(ngx_stream_sip_channel_hdr_t));
 
     hdr.magic = NGX_STREAM_SIP_CHANNEL_MAGIC;
-    hdr.listening = (uint32_t) (c->listening
-                                - (ngx_listening_t *) ngx_cycle->listening.elts);
+    hdr.listening = (uint32_t) (c->listening - (ngx_listening_t *)
+                                               ngx_cycle->listening.elts);
     hdr.socklen = c->socklen;
     hdr.local_socklen = c->local_socklen;
     ngx_memcpy(&hdr.sockaddr, c->sockaddr, c->socklen);
