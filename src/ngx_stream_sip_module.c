@@ -39,6 +39,8 @@ static void ngx_stream_sip_request(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 static void ngx_stream_sip_respond_error(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_error_t *err);
+static u_char *ngx_stream_sip_reserve(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, size_t len);
 static ngx_int_t ngx_stream_sip_send(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, u_char *data, size_t len);
 static ngx_int_t ngx_stream_sip_udp_send(ngx_connection_t *c,
@@ -847,12 +849,10 @@ ngx_stream_sip_respond(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     len = ngx_sip_response_size(m, &r);
 
-    if (ctx->transport == NGX_STREAM_SIP_UDP) {
-        buf = ngx_pnalloc(c->pool, len);
+    /* streams: straight into the output buffer, no copy */
 
-    } else {
-        buf = ngx_alloc(len, c->log);
-    }
+    buf = (ctx->transport == NGX_STREAM_SIP_UDP)
+          ? ngx_pnalloc(c->pool, len) : ngx_stream_sip_reserve(s, ctx, len);
 
     if (buf == NULL) {
         return;
@@ -864,8 +864,8 @@ ngx_stream_sip_respond(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
                    "sip response: \"%*s\"", (size_t) (p - buf), buf);
 
     if (ctx->transport != NGX_STREAM_SIP_UDP) {
-        (void) ngx_stream_sip_send(s, ctx, buf, p - buf);
-        ngx_free(buf);
+        ctx->out_last = p;
+        (void) ngx_stream_sip_flush(s, ctx);
         return;
     }
 
@@ -950,6 +950,28 @@ static ngx_int_t
 ngx_stream_sip_send(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     u_char *data, size_t len)
 {
+    u_char  *p;
+
+    p = ngx_stream_sip_reserve(s, ctx, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->out_last = ngx_cpymem(p, data, len);
+
+    return ngx_stream_sip_flush(s, ctx);
+}
+
+
+/*
+ * Room for len more octets of output, written at the returned position;
+ * the caller moves ctx->out_last past what it wrote.
+ */
+
+static u_char *
+ngx_stream_sip_reserve(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
+    size_t len)
+{
     size_t   pending, size;
     u_char  *out;
 
@@ -963,7 +985,7 @@ ngx_stream_sip_send(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
             out = ngx_alloc(size, s->connection->log);
             if (out == NULL) {
                 ctx->failed = 1;
-                return NGX_ERROR;
+                return NULL;
             }
 
         } else {
@@ -987,9 +1009,7 @@ ngx_stream_sip_send(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         ctx->out_last = out + pending;
     }
 
-    ctx->out_last = ngx_cpymem(ctx->out_last, data, len);
-
-    return ngx_stream_sip_flush(s, ctx);
+    return ctx->out_last;
 }
 
 
