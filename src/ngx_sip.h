@@ -366,6 +366,9 @@ size_t ngx_sip_forward_size(ngx_sip_msg_t *m, ngx_sip_forward_t *f);
 u_char *ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m,
     ngx_sip_forward_t *f);
 u_char *ngx_sip_forward_response(u_char *p, ngx_sip_msg_t *m);
+size_t ngx_sip_hop_request_size(ngx_sip_msg_t *inv, ngx_sip_msg_t *resp);
+u_char *ngx_sip_write_hop_request(u_char *p, ngx_sip_msg_t *inv,
+    ngx_sip_msg_t *resp);
 size_t ngx_sip_branch_make(u_char *buf, ngx_sip_msg_t *m, uint32_t salt,
     u_char *key);
 ngx_int_t ngx_sip_branch_check(ngx_str_t *branch, u_char *key,

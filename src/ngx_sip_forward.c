@@ -23,6 +23,7 @@
 
 
 static u_char *ngx_sip_write_tail(u_char *p, ngx_sip_msg_t *m);
+static u_char *ngx_sip_write_header(u_char *p, char *name, ngx_str_t *value);
 static u_char *ngx_sip_write_hex(u_char *p, uint64_t v, ngx_uint_t digits);
 static ngx_int_t ngx_sip_hex_value(u_char *p, ngx_uint_t digits,
     uint64_t *v);
@@ -243,6 +244,108 @@ ngx_sip_forward_response(u_char *p, ngx_sip_msg_t *m)
     }
 
     return ngx_sip_write_tail(p, m);
+}
+
+
+/*
+ * The requests a proxy makes itself for an INVITE it forwarded: CANCEL
+ * (RFC 3261 9.1) and the ACK of a non-2xx final response (17.1.1.3).
+ * Both go where the INVITE went, with its Request-URI, its top Via (so
+ * the same branch), its Route set, From, Call-ID and CSeq number; the
+ * ACK takes To from the response, for the tag.  "inv" is the INVITE as
+ * we sent it, parsed again.
+ */
+
+size_t
+ngx_sip_hop_request_size(ngx_sip_msg_t *inv, ngx_sip_msg_t *resp)
+{
+    size_t             len;
+    ngx_uint_t         i;
+    ngx_sip_header_t  *h;
+
+    len = sizeof("CANCEL  SIP/2.0" CRLF) + inv->request_uri.len
+          + sizeof("Via: " CRLF) + inv->via.text.len
+          + sizeof("Max-Forwards: 70" CRLF)
+          + sizeof("From: " CRLF) + inv->hdr[NGX_SIP_HDR_FROM]->value.len
+          + sizeof("To: " CRLF)
+          + (resp ? resp->hdr[NGX_SIP_HDR_TO]->value.len
+                  : inv->hdr[NGX_SIP_HDR_TO]->value.len)
+          + sizeof("Call-ID: " CRLF) + inv->call_id.len
+          + sizeof("CSeq: 4294967295 CANCEL" CRLF)
+          + sizeof("Content-Length: 0" CRLF CRLF);
+
+    for (i = 0; i < inv->nheaders; i++) {
+        h = &inv->headers[i];
+
+        if (h->id == NGX_SIP_HDR_ROUTE) {
+            len += sizeof("Route: " CRLF) + h->value.len;
+        }
+    }
+
+    return len;
+}
+
+
+/* resp NULL: CANCEL; else the ACK of that response */
+
+u_char *
+ngx_sip_write_hop_request(u_char *p, ngx_sip_msg_t *inv,
+    ngx_sip_msg_t *resp)
+{
+    ngx_str_t          method;
+    ngx_uint_t         i;
+    ngx_sip_header_t  *h;
+
+    if (resp) {
+        ngx_str_set(&method, "ACK");
+
+    } else {
+        ngx_str_set(&method, "CANCEL");
+    }
+
+    p = ngx_cpymem(p, method.data, method.len);
+    *p++ = ' ';
+    p = ngx_cpymem(p, inv->request_uri.data, inv->request_uri.len);
+    p = ngx_cpymem(p, " SIP/2.0" CRLF, sizeof(" SIP/2.0" CRLF) - 1);
+
+    p = ngx_sip_write_header(p, "Via", &inv->via.text);
+
+    for (i = 0; i < inv->nheaders; i++) {
+        h = &inv->headers[i];
+
+        if (h->id == NGX_SIP_HDR_ROUTE) {
+            p = ngx_sip_write_header(p, "Route", &h->value);
+        }
+    }
+
+    p = ngx_cpymem(p, "Max-Forwards: 70" CRLF,
+                   sizeof("Max-Forwards: 70" CRLF) - 1);
+
+    p = ngx_sip_write_header(p, "From", &inv->hdr[NGX_SIP_HDR_FROM]->value);
+    p = ngx_sip_write_header(p, "To", resp ? &resp->hdr[NGX_SIP_HDR_TO]->value
+                                           : &inv->hdr[NGX_SIP_HDR_TO]->value);
+    p = ngx_sip_write_header(p, "Call-ID", &inv->call_id);
+
+    p = ngx_cpymem(p, "CSeq: ", 6);
+    p = ngx_sip_write_uint(p, inv->cseq.number);
+    *p++ = ' ';
+    p = ngx_cpymem(p, method.data, method.len);
+    *p++ = CR; *p++ = LF;
+
+    return ngx_cpymem(p, "Content-Length: 0" CRLF CRLF,
+                      sizeof("Content-Length: 0" CRLF CRLF) - 1);
+}
+
+
+static u_char *
+ngx_sip_write_header(u_char *p, char *name, ngx_str_t *value)
+{
+    p = ngx_cpymem(p, name, ngx_strlen(name));
+    *p++ = ':'; *p++ = ' ';
+    p = ngx_cpymem(p, value->data, value->len);
+    *p++ = CR; *p++ = LF;
+
+    return p;
 }
 
 

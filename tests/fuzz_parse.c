@@ -24,6 +24,7 @@
 static ngx_sip_header_t  fuzz_headers[NGX_SIP_MAX_HEADERS];
 
 static void fuzz_forward(ngx_sip_msg_t *m);
+static void fuzz_hop(ngx_sip_msg_t *inv);
 
 
 #define fuzz_assert(cond)                                                    \
@@ -422,6 +423,10 @@ fuzz_forward(ngx_sip_msg_t *m)
                         || (err.status == 483 && out.max_forwards == 0));
             fuzz_assert(out.max_forwards == (m->max_forwards < 0 ? 70
                                              : m->max_forwards - 1));
+
+            if (m->method_id == NGX_SIP_INVITE && out.via.text.len) {
+                fuzz_hop(&out);
+            }
         }
     }
 
@@ -526,4 +531,42 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(buf);
 
     return 0;
+}
+
+
+/* CANCEL and ACK made from a forwarded INVITE are valid requests */
+
+static ngx_sip_header_t  fuzz_hop_headers[NGX_SIP_MAX_HEADERS];
+
+static void
+fuzz_hop(ngx_sip_msg_t *inv)
+{
+    u_char           *buf, *p;
+    size_t            size;
+    ngx_uint_t        ack;
+    ngx_sip_msg_t     out;
+    ngx_sip_error_t   err;
+
+    for (ack = 0; ack < 2; ack++) {
+        size = ngx_sip_hop_request_size(inv, ack ? inv : NULL);
+
+        buf = malloc(size);
+        if (buf == NULL) {
+            return;
+        }
+
+        p = ngx_sip_write_hop_request(buf, inv, ack ? inv : NULL);
+
+        fuzz_assert((size_t) (p - buf) <= size);
+
+        out.headers = fuzz_hop_headers;
+        out.max_headers = NGX_SIP_MAX_HEADERS;
+
+        fuzz_assert(ngx_sip_parse_message(&out, buf, p, 0, &err)
+                    == NGX_SIP_OK);
+        fuzz_assert(ngx_sip_msg_validate(&out, &err) == NGX_OK);
+        fuzz_assert(out.cseq.number == inv->cseq.number);
+
+        free(buf);
+    }
 }

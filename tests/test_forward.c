@@ -318,6 +318,106 @@ test_branch(void)
 }
 
 
+static void
+test_hop_requests(void)
+{
+    static const char  sent[] =
+        "INVITE sip:bob@192.0.2.7:5070 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-ngxours\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-a1\r\n"
+        "Route: <sip:edge1.example.net;lr>\r\n"
+        "Route: <sip:edge2.example.net;lr>\r\n"
+        "Max-Forwards: 69\r\n"
+        "From: Alice <sip:alice@example.com>;tag=a1\r\n"
+        "To: <sip:bob@example.com>\r\n"
+        "Call-ID: hop-1\r\n"
+        "CSeq: 314 INVITE\r\n"
+        "Content-Type: application/sdp\r\n"
+        "Content-Length: 4\r\n"
+        "\r\n"
+        "sdp!";
+
+    static const char  busy[] =
+        "SIP/2.0 486 Busy Here\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-ngxours\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-a1\r\n"
+        "From: Alice <sip:alice@example.com>;tag=a1\r\n"
+        "To: <sip:bob@example.com>;tag=b9\r\n"
+        "Call-ID: hop-1\r\n"
+        "CSeq: 314 INVITE\r\n"
+        "Content-Length: 0\r\n"
+        "\r\n";
+
+    static ngx_sip_header_t  resp_headers[NGX_SIP_MAX_HEADERS];
+
+    u_char         *buf, *p;
+    char            v[512];
+    size_t          size;
+    ngx_sip_msg_t   inv, resp, out;
+
+    if (!parse(&inv, in_headers, (u_char *) sent, sizeof(sent) - 1)
+        || !parse(&resp, resp_headers, (u_char *) busy, sizeof(busy) - 1))
+    {
+        NGX_SIP_CHECK(0, "messages do not parse");
+        return;
+    }
+
+    /* CANCEL */
+
+    size = ngx_sip_hop_request_size(&inv, NULL);
+    buf = malloc(size);
+    p = ngx_sip_write_hop_request(buf, &inv, NULL);
+
+    NGX_SIP_CHECK((size_t) (p - buf) <= size, "cancel size");
+
+    if (parse(&out, out_headers, buf, p - buf)) {
+        NGX_SIP_CHECK(out.method_id == NGX_SIP_CANCEL
+                      && NGX_SIP_STR_EQ(out.request_uri,
+                                        "sip:bob@192.0.2.7:5070"),
+                      "CANCEL to the INVITE's Request-URI");
+        values(&out, NGX_SIP_HDR_VIA, v, sizeof(v));
+        NGX_SIP_CHECK(strcmp(v, "SIP/2.0/UDP 127.0.0.1:5060;"
+                                "branch=z9hG4bK-ngxours") == 0,
+                      "only our Via, same branch: %s", v);
+        values(&out, NGX_SIP_HDR_ROUTE, v, sizeof(v));
+        NGX_SIP_CHECK(strcmp(v, "<sip:edge1.example.net;lr>|"
+                                "<sip:edge2.example.net;lr>") == 0,
+                      "the INVITE's Route set: %s", v);
+        NGX_SIP_CHECK(out.cseq.number == 314
+                      && out.cseq.method_id == NGX_SIP_CANCEL, "CSeq");
+        NGX_SIP_CHECK(out.to.tag.len == 0, "To without tag");
+        NGX_SIP_CHECK(out.max_forwards == 70 && out.body.len == 0,
+                      "Max-Forwards 70, no body");
+    } else {
+        NGX_SIP_CHECK(0, "CANCEL does not parse");
+    }
+
+    free(buf);
+
+    /* ACK for the 486 */
+
+    size = ngx_sip_hop_request_size(&inv, &resp);
+    buf = malloc(size);
+    p = ngx_sip_write_hop_request(buf, &inv, &resp);
+
+    NGX_SIP_CHECK((size_t) (p - buf) <= size, "ack size");
+
+    if (parse(&out, out_headers, buf, p - buf)) {
+        NGX_SIP_CHECK(out.method_id == NGX_SIP_ACK, "ACK");
+        NGX_SIP_CHECK(NGX_SIP_STR_EQ(out.to.tag, "b9"),
+                      "To from the response, with its tag");
+        NGX_SIP_CHECK(NGX_SIP_STR_EQ(out.via.branch, "z9hG4bK-ngxours"),
+                      "the INVITE's branch");
+        NGX_SIP_CHECK(out.cseq.number == 314
+                      && out.cseq.method_id == NGX_SIP_ACK, "CSeq ACK");
+    } else {
+        NGX_SIP_CHECK(0, "ACK does not parse");
+    }
+
+    free(buf);
+}
+
+
 /* the reference vector of the SipHash paper, appendix A */
 
 static void
@@ -346,6 +446,7 @@ main(void)
     test_no_max_forwards();
     test_response();
     test_branch();
+    test_hop_requests();
     test_siphash();
 
     return ngx_sip_test_done("test_forward");
