@@ -30,7 +30,7 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=undefined
 
-.PHONY: all module deps unit fuzz test test-t run clean
+.PHONY: all module deps unit fuzz test test-t run clean bench-registrar
 
 all: module
 
@@ -115,3 +115,12 @@ run: deps module
 
 clean:
 	rm -rf $(OBJS)
+
+# REGISTER load and shared memory per binding (docs/benchmarks.md);
+# not part of "make test".
+BENCH_N ?= 100000
+BENCH_RATE ?= 5000
+BENCH_WORKERS ?= 2
+bench-registrar: deps module
+	unshare -n -- bash -c 'ip link set lo up && \
+	    bench/registrar.sh $(BENCH_N) $(BENCH_RATE) $(BENCH_WORKERS)'

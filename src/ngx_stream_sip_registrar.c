@@ -1113,11 +1113,11 @@ static ngx_int_t
 ngx_stream_sip_state_write(ngx_stream_sip_location_t *loc, ngx_log_t *log)
 {
     u_char                    *buf, *p, *name, *tmp;
-    size_t                     size;
+    size_t                     size, used;
     time_t                     now;
     ssize_t                    n;
     ngx_fd_t                   fd;
-    ngx_uint_t                 rc;
+    ngx_uint_t                 rc, nbindings, naors;
     ngx_queue_t               *q;
     ngx_stream_sip_binding_t  *b;
 
@@ -1180,7 +1180,20 @@ ngx_stream_sip_state_write(ngx_stream_sip_location_t *loc, ngx_log_t *log)
         *p++ = LF;
     }
 
+    nbindings = loc->sh->nbindings;
+    naors = loc->sh->naors;
+    used = ((loc->shpool->end - loc->shpool->start) / ngx_pagesize
+            - loc->shpool->pfree) * ngx_pagesize;
+
     ngx_shmtx_unlock(&loc->shpool->mutex);
+
+    /* what an operator sizes the zone by */
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "sip_location_zone \"%V\": %ui bindings, %ui AORs, "
+                  "%uz of %uz bytes in use",
+                  &loc->shm_zone->shm.name, nbindings, naors, used,
+                  (size_t) (loc->shpool->end - loc->shpool->start));
 
     tmp = ngx_alloc(loc->state.len + sizeof(".tmp"), log);
     if (tmp == NULL) {
