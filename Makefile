@@ -40,7 +40,7 @@ module: $(OBJS)/ngx_stream_sip_module.so
 # a private copy of it with the same flags plus the stream ones "nginx -V"
 # shows, and build only our .so (building "modules" would try to rebuild
 # the stream module, whose sources Debian does not ship).
-$(OBJS)/nginx/Makefile: config
+$(OBJS)/nginx/objs/Makefile: config
 	@test -x $(NGINX_SRC)/configure || \
 	    { echo "no $(NGINX_SRC)/configure: apt-get install nginx-dev," \
 	      "or NGINX_SRC=/path/to/nginx-source"; exit 1; }
@@ -59,7 +59,7 @@ $(OBJS)/nginx/Makefile: config
 	        --with-cc-opt="-g -O2 -fPIC -Wall -Werror" >configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }
 
-$(OBJS)/ngx_stream_sip_module.so: $(OBJS)/nginx/Makefile $(MOD_SRCS)
+$(OBJS)/ngx_stream_sip_module.so: $(OBJS)/nginx/objs/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(OBJS)/nginx -f objs/Makefile objs/ngx_stream_sip_module.so
 	cp $(OBJS)/nginx/objs/ngx_stream_sip_module.so $@
 
