@@ -109,7 +109,7 @@ run: deps module
 	mkdir -p $(OBJS)/demo/logs
 	sed -e "s|@MODULE@|$(OBJS)/ngx_stream_sip_module.so|" \
 	    examples/demo.conf > $(OBJS)/demo/nginx.conf
-	@echo "SIP on udp/tcp 127.0.0.1:5060 and [::1]:5060; Ctrl-C stops it"
+	@echo "SIP registrar on udp/tcp 127.0.0.1:5060 and [::1]:5060, redirect server on udp 127.0.0.1:5070; Ctrl-C stops it"
 	$(NGINX_BIN) -p $(OBJS)/demo -c nginx.conf -e stderr \
 	    -g 'daemon off; pid $(OBJS)/demo/nginx.pid;'
 
