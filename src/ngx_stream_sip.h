@@ -24,6 +24,14 @@ typedef struct {
     ngx_array_t                *domains;          /* of ngx_str_t, lowercase */
     size_t                      max_message_size;
     ngx_msec_t                  connection_timeout;
+
+    ngx_str_t                   pass;             /* sip_pass, as written */
+    ngx_sockaddr_t              pass_sockaddr;
+    socklen_t                   pass_socklen;
+    ngx_flag_t                  record_route;
+    ngx_msec_t                  t1;
+    ngx_msec_t                  t2;
+    ngx_msec_t                  t4;
 } ngx_stream_sip_srv_conf_t;
 
 
@@ -65,6 +73,11 @@ ngx_uint_t ngx_stream_sip_is_local(ngx_stream_session_t *s,
 ngx_int_t ngx_stream_sip_registrar_handler(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 
+ngx_int_t ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+ngx_int_t ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+
 ngx_int_t ngx_stream_sip_channel_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_sip_channel_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_sip_channel_owner(ngx_str_t *call_id);
@@ -72,6 +85,9 @@ ngx_int_t ngx_stream_sip_channel_pass(ngx_connection_t *c, ngx_uint_t slot,
     u_char *data, size_t len);
 void ngx_stream_sip_close_quietly(ngx_connection_t *c);
 
+
+/* the secret of our branches and Record-Route tokens, one per master */
+extern u_char        ngx_stream_sip_key[16];
 
 extern ngx_module_t  ngx_stream_sip_module;
 extern ngx_module_t  ngx_stream_sip_registrar_module;

@@ -56,6 +56,10 @@ static char *ngx_stream_sip_merge_srv_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_stream_sip(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_stream_sip_domain(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_stream_sip_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_stream_sip_timers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_stream_sip_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_stream_sip_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_stream_sip_init_process(ngx_cycle_t *cycle);
@@ -82,6 +86,27 @@ static ngx_command_t  ngx_stream_sip_commands[] = {
       ngx_conf_set_size_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_stream_sip_srv_conf_t, max_message_size),
+      NULL },
+
+    { ngx_string("sip_pass"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_sip_pass,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sip_record_route"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_sip_srv_conf_t, record_route),
+      NULL },
+
+    { ngx_string("sip_timers"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE3,
+      ngx_stream_sip_timers,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("sip_connection_timeout"),
@@ -131,6 +156,9 @@ static ngx_sip_header_t  ngx_stream_sip_headers[NGX_SIP_MAX_HEADERS];
 
 /* whether the configuration has a "sip on" server at all */
 static ngx_uint_t  ngx_stream_sip_used;
+
+/* made once by the master, so that it holds across reloads */
+u_char  ngx_stream_sip_key[16];
 
 
 static ngx_str_t  ngx_stream_sip_options_headers = ngx_string(
@@ -622,6 +650,10 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
         ctx->status = m->status;
 
+        if (ngx_stream_sip_proxy_response(s, ctx) == NGX_OK) {
+            return;
+        }
+
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "SIP response %ui dropped: no matching transaction",
                       m->status);
@@ -650,10 +682,49 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 static void
 ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 {
-    ngx_str_t       reason;
-    ngx_sip_msg_t  *m;
+    ngx_str_t                   reason;
+    ngx_uint_t                  local;
+    ngx_sip_msg_t              *m;
+    ngx_stream_sip_srv_conf_t  *sscf;
 
     m = &ctx->msg;
+    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+
+    local = ngx_stream_sip_is_local(s, &m->ruri);
+
+    if (local && m->method_id == NGX_SIP_REGISTER
+        && m->to.uri.scheme_id != NGX_SIP_SCHEME_SIP
+        && m->to.uri.scheme_id != NGX_SIP_SCHEME_SIPS)
+    {
+        /* RFC 3261 10.3 step 5, RFC 4475 3.3.4: an AOR is a SIP URI */
+
+        ngx_str_set(&reason, "To Is Not a SIP URI");
+        ngx_stream_sip_respond(s, ctx, 400, &reason, NULL);
+        return;
+    }
+
+    if (local && m->method_id != NGX_SIP_ACK
+        && ngx_stream_sip_registrar_handler(s, ctx) != NGX_DECLINED)
+    {
+        return;
+    }
+
+    /*
+     * The proxy: requests in a dialog go along our Record-Route, all
+     * others to sip_pass, but for what we answer ourselves: REGISTER and
+     * OPTIONS to the server itself.
+     */
+
+    if (m->to.tag.len || m->hdr[NGX_SIP_HDR_ROUTE]
+        || (sscf->pass.len
+            && !(local && (m->method_id == NGX_SIP_REGISTER
+                           || (m->method_id == NGX_SIP_OPTIONS
+                               && m->ruri.user.len == 0)))))
+    {
+        if (ngx_stream_sip_proxy_request(s, ctx) != NGX_DECLINED) {
+            return;
+        }
+    }
 
     if (m->method_id == NGX_SIP_ACK) {
 
@@ -667,27 +738,12 @@ ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
         return;
     }
 
-    if (!ngx_stream_sip_is_local(s, &m->ruri)) {
+    if (!local) {
 
-        /* nothing routes elsewhere yet: never an open relay */
+        /* not ours and no route for it: never an open relay */
 
         ngx_str_set(&reason, "Relaying Forbidden");
         ngx_stream_sip_respond(s, ctx, 403, &reason, NULL);
-        return;
-    }
-
-    if (m->method_id == NGX_SIP_REGISTER
-        && m->to.uri.scheme_id != NGX_SIP_SCHEME_SIP
-        && m->to.uri.scheme_id != NGX_SIP_SCHEME_SIPS)
-    {
-        /* RFC 3261 10.3 step 5, RFC 4475 3.3.4: an AOR is a SIP URI */
-
-        ngx_str_set(&reason, "To Is Not a SIP URI");
-        ngx_stream_sip_respond(s, ctx, 400, &reason, NULL);
-        return;
-    }
-
-    if (ngx_stream_sip_registrar_handler(s, ctx) != NGX_DECLINED) {
         return;
     }
 
@@ -1157,6 +1213,8 @@ ngx_stream_sip_create_srv_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->max_message_size = NGX_CONF_UNSET_SIZE;
     conf->connection_timeout = NGX_CONF_UNSET_MSEC;
+    conf->record_route = NGX_CONF_UNSET;
+    conf->t1 = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -1179,6 +1237,21 @@ ngx_stream_sip_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_msec_value(conf->connection_timeout,
                               prev->connection_timeout, 180000);
+
+    ngx_conf_merge_value(conf->record_route, prev->record_route, 1);
+
+    if (conf->t1 == NGX_CONF_UNSET_MSEC) {
+        if (prev->t1 == NGX_CONF_UNSET_MSEC) {
+            conf->t1 = 500;
+            conf->t2 = 4000;
+            conf->t4 = 5000;
+
+        } else {
+            conf->t1 = prev->t1;
+            conf->t2 = prev->t2;
+            conf->t4 = prev->t4;
+        }
+    }
 
     if (conf->max_message_size < 512) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1262,6 +1335,91 @@ ngx_stream_sip_domain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* sip_pass address: "host:port" or "sip:host:port", UDP */
+
+static char *
+ngx_stream_sip_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_sip_srv_conf_t *sscf = conf;
+
+    ngx_url_t   u;
+    ngx_str_t  *value;
+
+    if (sscf->pass.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+
+    if (u.url.len > 4 && ngx_strncasecmp(u.url.data, (u_char *) "sip:", 4)
+                         == 0)
+    {
+        u.url.data += 4;
+        u.url.len -= 4;
+    }
+
+    u.default_port = 5060;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        if (u.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in \"%V\" of \"sip_pass\"", u.err,
+                               &value[1]);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.naddrs == 0) {
+        return "has no address";
+    }
+
+    sscf->pass = value[1];
+    ngx_memcpy(&sscf->pass_sockaddr, u.addrs[0].sockaddr,
+               u.addrs[0].socklen);
+    sscf->pass_socklen = u.addrs[0].socklen;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_stream_sip_timers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_stream_sip_srv_conf_t *sscf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   t[3];
+    ngx_uint_t   i;
+
+    if (sscf->t1 != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; i < 3; i++) {
+        t[i] = ngx_parse_time(&value[i + 1], 0);
+
+        if (t[i] == (ngx_msec_t) NGX_ERROR || t[i] == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\"", &value[i + 1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    sscf->t1 = t[0];
+    sscf->t2 = t[1];
+    sscf->t4 = t[2];
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_stream_sip_preconfiguration(ngx_conf_t *cf)
 {
@@ -1274,8 +1432,23 @@ ngx_stream_sip_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_stream_sip_init_module(ngx_cycle_t *cycle)
 {
+    ngx_uint_t  i;
+    uint32_t    r;
+
     if (!ngx_stream_sip_used) {
         return NGX_OK;
+    }
+
+    for (i = 0; i < 16 && ngx_stream_sip_key[i] == 0; i++) {
+        /* void */
+    }
+
+    if (i == 16) {
+        for (i = 0; i < 16; i += 4) {
+            r = (uint32_t) ngx_random() ^ (uint32_t) ngx_time()
+                ^ ((uint32_t) ngx_pid << 16);
+            ngx_memcpy(&ngx_stream_sip_key[i], &r, 4);
+        }
     }
 
     return ngx_stream_sip_channel_init_module(cycle);
