@@ -826,6 +826,12 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
         return NGX_DECLINED;
     }
 
+    if (m->cseq.method_id == NGX_SIP_CANCEL) {
+
+        /* the answer to our own hop-by-hop CANCEL stops here */
+        return NGX_OK;
+    }
+
     p = ngx_pnalloc(s->connection->pool, m->end - m->start);
     if (p == NULL) {
         return NGX_OK;
@@ -834,8 +840,14 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
     out.data = p;
     out.len = ngx_sip_forward_response(p, m) - p;
 
+    /* a client transaction is its branch and its method (17.1.3) */
+
     tx = ngx_stream_sip_tx_find(&ngx_stream_sip_tx_tree, &m->via.branch,
                                 0, 0);
+
+    if (tx && tx->method != m->cseq.method_id) {
+        return NGX_OK;
+    }
 
     if (tx == NULL) {
         ngx_memzero(&fwd, sizeof(ngx_sip_msg_t));
