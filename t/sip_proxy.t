@@ -148,6 +148,38 @@ my %scenarios = (
         . qq{  <recv request="ACK"/>\n}),
 );
 
+# the callee hangs up: BYE along the route set, From and To swapped
+$scenarios{uac_bye} = scenario('hung up on', request('INVITE',
+        'sip:[service]@example.com', 1, '', $sdp)
+    . qq{  <recv response="100" optional="true"/>\n}
+    . qq{  <recv response="180" optional="true"/>\n}
+    . qq{  <recv response="200" rrs="true"/>\n}
+    . request('ACK', '[next_url]', 1, '[routes]') =~ s/ retrans="500"//r
+    . qq{  <recv request="BYE"/>\n}
+    . qq{  <send>\n    <![CDATA[\n\n      SIP/2.0 200 OK\n}
+    . qq{      [last_Via:]\n      [last_From:]\n      [last_To:]\n}
+    . qq{      [last_Call-ID:]\n      [last_CSeq:]\n}
+    . qq{      Content-Length: 0\n\n    ]]>\n  </send>\n});
+
+$scenarios{uas_bye} = scenario('hangs up',
+    qq{  <recv request="INVITE" crlf="true" rrs="true">\n    <action>\n}
+    . qq{      <ereg regexp=".*" search_in="hdr" header="From:"}
+    . qq{ check_it="true" assign_to="caller"/>\n}
+    . qq{      <ereg regexp=".*" search_in="hdr" header="To:"}
+    . qq{ check_it="true" assign_to="callee"/>\n}
+    . qq{    </action>\n  </recv>\n}
+    . response('180 Ringing')
+    . response('200 OK', '', $sdp) =~ s/<send>/<send retrans="500">/r
+    . qq{  <recv request="ACK" crlf="true"/>\n}
+    . qq{  <pause milliseconds="100"/>\n}
+    . qq{  <send retrans="500">\n    <![CDATA[\n\n}
+    . qq{      BYE [next_url] SIP/2.0\n      $via\n      [routes]\n}
+    . qq{      From: [\$callee];tag=[pid]SIPpTag01[call_number]\n}
+    . qq{      To: [\$caller]\n      Call-ID: [call_id]\n}
+    . qq{      CSeq: 1 BYE\n      Max-Forwards: 70\n}
+    . qq{      Content-Length: 0\n\n    ]]>\n  </send>\n}
+    . qq{  <recv response="200"/>\n});
+
 # the 487 needs the INVITE's Via: keep it when the INVITE arrives
 my $keep_via = qq{<recv request="INVITE" crlf="true">\n    <action>\n}
     . qq{      <ereg regexp="Via:.*" search_in="msg" check_it="true"}
@@ -239,6 +271,7 @@ EOF
 
     $run->('uas_call', 'uac_call', $workers == 4 ? 500 : 200,
         'calls with Record-Route, ACK and BYE along it');
+    $run->('uas_bye', 'uac_bye', 50, 'BYE from the callee along the route');
     $run->('uas_busy', 'uac_busy', 20, '486 forwarded, ACK hop by hop');
     $run->('uas_cancel', 'uac_cancel', 20,
         'CANCEL while ringing: 200, 487, ACK');
