@@ -73,8 +73,10 @@ ngx_uint_t ngx_stream_sip_is_local(ngx_stream_session_t *s,
 ngx_int_t ngx_stream_sip_registrar_handler(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 
+ngx_int_t ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s,
+    ngx_sip_uri_t *uri, ngx_str_t *contact);
 ngx_int_t ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx);
+    ngx_stream_sip_ctx_t *ctx, ngx_str_t *target);
 ngx_int_t ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 

@@ -682,7 +682,8 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 static void
 ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 {
-    ngx_str_t                   reason;
+    ngx_int_t                   rc;
+    ngx_str_t                   reason, target;
     ngx_uint_t                  local;
     ngx_sip_msg_t              *m;
     ngx_stream_sip_srv_conf_t  *sscf;
@@ -709,19 +710,42 @@ ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
         return;
     }
 
+    /* a user of ours: to where the location service says (RFC 3261 16.5) */
+
+    if (local && m->ruri.user.len && m->to.tag.len == 0
+        && m->hdr[NGX_SIP_HDR_ROUTE] == NULL
+        && m->method_id != NGX_SIP_ACK && m->method_id != NGX_SIP_CANCEL
+        && m->method_id != NGX_SIP_REGISTER)
+    {
+        rc = ngx_stream_sip_registrar_lookup(s, &m->ruri, &target);
+
+        if (rc == NGX_OK
+            && ngx_stream_sip_proxy_request(s, ctx, &target) != NGX_DECLINED)
+        {
+            return;
+        }
+
+        if (rc == NGX_DONE && sscf->pass.len == 0) {
+            ngx_str_set(&reason, "Not Found");
+            ngx_stream_sip_respond(s, ctx, 404, &reason, NULL);
+            return;
+        }
+    }
+
     /*
      * The proxy: requests in a dialog go along our Record-Route, all
      * others to sip_pass, but for what we answer ourselves: REGISTER and
-     * OPTIONS to the server itself.
+     * OPTIONS to the server itself.  CANCEL finds its INVITE there.
      */
 
     if (m->to.tag.len || m->hdr[NGX_SIP_HDR_ROUTE]
+        || m->method_id == NGX_SIP_CANCEL
         || (sscf->pass.len
             && !(local && (m->method_id == NGX_SIP_REGISTER
                            || (m->method_id == NGX_SIP_OPTIONS
                                && m->ruri.user.len == 0)))))
     {
-        if (ngx_stream_sip_proxy_request(s, ctx) != NGX_DECLINED) {
+        if (ngx_stream_sip_proxy_request(s, ctx, NULL) != NGX_DECLINED) {
             return;
         }
     }

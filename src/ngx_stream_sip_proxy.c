@@ -103,12 +103,13 @@ static ngx_sip_header_t   ngx_stream_sip_proxy_headers[NGX_SIP_MAX_HEADERS];
 /*
  * Called for a validated request that nothing local answered: NGX_OK when
  * the proxy took it (forwarded, absorbed or answered), NGX_DECLINED when
- * there is no route for it here.
+ * there is no route for it here.  "target" is a contact the location
+ * service found for the Request-URI, or NULL.
  */
 
 ngx_int_t
 ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx)
+    ngx_stream_sip_ctx_t *ctx, ngx_str_t *target)
 {
     socklen_t                   socklen;
     ngx_str_t                   reason;
@@ -167,6 +168,12 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         }
 
         f.pop_route = 1;
+
+    } else if (target) {
+
+        /* RFC 3261 16.5: the Request-URI becomes the contact */
+
+        f.ruri = *target;
 
     } else if (sscf->pass.len == 0) {
         return NGX_DECLINED;
@@ -270,6 +277,17 @@ ngx_stream_sip_proxy_next_hop(ngx_stream_session_t *s,
     ngx_stream_sip_srv_conf_t  *sscf;
 
     m = &ctx->msg;
+
+    if (f->ruri.len) {
+        if (ngx_sip_parse_uri(f->ruri.data, f->ruri.data + f->ruri.len,
+                              &addr.uri)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen);
+    }
 
     if (!f->pop_route) {
         sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);

@@ -1898,3 +1898,82 @@ ngx_stream_sip_registrar_expires(ngx_conf_t *cf, ngx_command_t *cmd,
 
     return NGX_CONF_OK;
 }
+
+
+/*
+ * Location service lookup for the proxy (RFC 3261 16.5): the contact of
+ * the AOR of a Request-URI with the highest q, copied into the session's
+ * pool.  NGX_DECLINED: no registrar here; NGX_DONE: no binding.
+ */
+
+ngx_int_t
+ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
+    ngx_str_t *contact)
+{
+    u_char                               aor_buf[512];
+    time_t                               now;
+    uint32_t                             hash;
+    ngx_str_t                            aor;
+    ngx_queue_t                         *q;
+    ngx_stream_sip_aor_t                *a;
+    ngx_stream_sip_binding_t            *b, *best;
+    ngx_stream_sip_location_t           *loc;
+    ngx_stream_sip_registrar_srv_conf_t *rscf;
+
+    rscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_registrar_module);
+
+    if (rscf->location == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_stream_sip_aor(uri, aor_buf, sizeof(aor_buf), &aor) != NGX_OK) {
+        return NGX_DONE;
+    }
+
+    loc = rscf->location;
+    now = ngx_time();
+    hash = ngx_crc32_short(aor.data, aor.len);
+    best = NULL;
+
+    ngx_shmtx_lock(&loc->shpool->mutex);
+
+    a = ngx_stream_sip_aor_lookup(loc, &aor, hash);
+
+    if (a) {
+        for (q = ngx_queue_head(&a->bindings);
+             q != ngx_queue_sentinel(&a->bindings);
+             q = ngx_queue_next(q))
+        {
+            b = ngx_queue_data(q, ngx_stream_sip_binding_t, queue);
+
+            if (b->expires <= now) {
+                continue;
+            }
+
+            /* the highest q; of equals the most recently refreshed */
+
+            if (best == NULL || b->q > best->q
+                || (b->q == best->q && b->expires > best->expires))
+            {
+                best = b;
+            }
+        }
+    }
+
+    if (best) {
+        contact->data = ngx_pnalloc(s->connection->pool, best->contact_len);
+
+        if (contact->data) {
+            contact->len = best->contact_len;
+            ngx_memcpy(contact->data, best->data, best->contact_len);
+        }
+    }
+
+    ngx_shmtx_unlock(&loc->shpool->mutex);
+
+    if (best == NULL) {
+        return NGX_DONE;
+    }
+
+    return contact->data ? NGX_OK : NGX_ERROR;
+}
