@@ -67,6 +67,9 @@ static ngx_int_t ngx_stream_sip_proxy_next_hop(ngx_stream_session_t *s,
     socklen_t *socklen);
 static ngx_int_t ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri,
     ngx_sockaddr_t *sa, socklen_t *socklen);
+static ngx_int_t ngx_stream_sip_reparse(ngx_str_t *text, ngx_sip_msg_t *m);
+static ngx_int_t ngx_stream_sip_host_sockaddr(ngx_str_t *host,
+    in_port_t port, ngx_sockaddr_t *sa, socklen_t *socklen);
 static ngx_int_t ngx_stream_sip_proxy_forward(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_forward_t *f, ngx_sockaddr_t *sa,
     socklen_t socklen, ngx_uint_t stateful);
@@ -88,7 +91,6 @@ static ngx_int_t ngx_stream_sip_answer_tx(ngx_stream_sip_tx_t *tx,
 static void ngx_stream_sip_proxy_cancel(ngx_stream_sip_tx_t *tx);
 static void ngx_stream_sip_proxy_ack(ngx_stream_sip_tx_t *tx,
     ngx_sip_msg_t *resp);
-
 
 static ngx_rbtree_t       ngx_stream_sip_tx_tree;
 static ngx_rbtree_node_t  ngx_stream_sip_tx_sentinel;
@@ -343,10 +345,6 @@ static ngx_int_t
 ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri, ngx_sockaddr_t *sa,
     socklen_t *socklen)
 {
-    ngx_str_t   host;
-    ngx_addr_t  a;
-    u_char      buf[NGX_SOCKADDR_STRLEN];
-
     if (uri->scheme_id != NGX_SIP_SCHEME_SIP
         || (uri->transport.len
             && (uri->transport.len != 3
@@ -356,29 +354,60 @@ ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri, ngx_sockaddr_t *sa,
         return NGX_ERROR;
     }
 
-    host = uri->maddr.len ? uri->maddr : uri->host;
+    return ngx_stream_sip_host_sockaddr(uri->maddr.len ? &uri->maddr
+                                                       : &uri->host,
+                                        uri->port ? uri->port : 5060,
+                                        sa, socklen);
+}
 
-    if (host.len > 2 && host.data[0] == '[') {
-        host.data++;
-        host.len -= 2;
+
+/*
+ * An IP address, with or without IPv6 brackets, and a port: parsed in
+ * place, nothing allocated (it runs for every forwarded message).
+ */
+
+static ngx_int_t
+ngx_stream_sip_host_sockaddr(ngx_str_t *host, in_port_t port,
+    ngx_sockaddr_t *sa, socklen_t *socklen)
+{
+    u_char     *p;
+    size_t      len;
+    in_addr_t   inaddr;
+
+    p = host->data;
+    len = host->len;
+
+    if (len > 2 && p[0] == '[') {
+        p++;
+        len -= 2;
     }
 
-    if (host.len >= sizeof(buf)) {
-        return NGX_ERROR;
+    ngx_memzero(sa, sizeof(ngx_sockaddr_t));
+
+    inaddr = ngx_inet_addr(p, len);
+
+    if (inaddr != INADDR_NONE) {
+        sa->sockaddr_in.sin_family = AF_INET;
+        sa->sockaddr_in.sin_addr.s_addr = inaddr;
+        sa->sockaddr_in.sin_port = htons(port);
+        *socklen = sizeof(struct sockaddr_in);
+        return NGX_OK;
     }
 
-    ngx_memcpy(buf, host.data, host.len);
+#if (NGX_HAVE_INET6)
 
-    if (ngx_parse_addr(ngx_cycle->pool, &a, buf, host.len) != NGX_OK) {
-        return NGX_ERROR;
+    if (ngx_inet6_addr(p, len, sa->sockaddr_in6.sin6_addr.s6_addr)
+        == NGX_OK)
+    {
+        sa->sockaddr_in6.sin6_family = AF_INET6;
+        sa->sockaddr_in6.sin6_port = htons(port);
+        *socklen = sizeof(struct sockaddr_in6);
+        return NGX_OK;
     }
 
-    ngx_memcpy(sa, a.sockaddr, a.socklen);
-    *socklen = a.socklen;
+#endif
 
-    ngx_inet_set_port(&sa->sockaddr, uri->port ? uri->port : 5060);
-
-    return NGX_OK;
+    return NGX_ERROR;
 }
 
 
@@ -679,17 +708,8 @@ ngx_stream_sip_answer_tx(ngx_stream_sip_tx_t *tx, ngx_uint_t status,
     ngx_str_t         out;
     ngx_sip_msg_t     m;
     ngx_sip_resp_t    r;
-    ngx_sip_error_t   err;
 
-    ngx_memzero(&m, sizeof(ngx_sip_msg_t));
-    m.headers = ngx_stream_sip_proxy_headers;
-    m.max_headers = NGX_SIP_MAX_HEADERS;
-
-    if (ngx_sip_parse_message(&m, tx->orig.data,
-                              tx->orig.data + tx->orig.len, 0, &err)
-        != NGX_SIP_OK
-        || ngx_sip_msg_validate(&m, &err) != NGX_OK)
-    {
+    if (ngx_stream_sip_reparse(&tx->orig, &m) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -719,17 +739,8 @@ ngx_stream_sip_proxy_cancel(ngx_stream_sip_tx_t *tx)
     u_char         *p;
     ngx_str_t       out;
     ngx_sip_msg_t   m;
-    ngx_sip_error_t err;
 
-    ngx_memzero(&m, sizeof(ngx_sip_msg_t));
-    m.headers = ngx_stream_sip_proxy_headers;
-    m.max_headers = NGX_SIP_MAX_HEADERS;
-
-    if (ngx_sip_parse_message(&m, tx->sent.data,
-                              tx->sent.data + tx->sent.len, 0, &err)
-        != NGX_SIP_OK
-        || ngx_sip_msg_validate(&m, &err) != NGX_OK)
-    {
+    if (ngx_stream_sip_reparse(&tx->sent, &m) != NGX_OK) {
         return;
     }
 
@@ -832,7 +843,7 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
     ngx_uint_t            status;
     ngx_sip_msg_t        *m, fwd;
     ngx_sockaddr_t        sa;
-    ngx_sip_error_t       err;
+
     ngx_stream_sip_tx_t  *tx;
 
     m = &ctx->msg;
@@ -868,14 +879,7 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
     }
 
     if (tx == NULL) {
-        ngx_memzero(&fwd, sizeof(ngx_sip_msg_t));
-        fwd.headers = ngx_stream_sip_proxy_headers;
-        fwd.max_headers = NGX_SIP_MAX_HEADERS;
-
-        if (ngx_sip_parse_message(&fwd, out.data, out.data + out.len, 0,
-                                  &err)
-            != NGX_SIP_OK
-            || ngx_sip_msg_validate(&fwd, &err) != NGX_OK
+        if (ngx_stream_sip_reparse(&out, &fwd) != NGX_OK
             || ngx_stream_sip_response_sockaddr(&fwd, &sa, &socklen)
                != NGX_OK)
         {
@@ -986,19 +990,8 @@ ngx_stream_sip_proxy_ack(ngx_stream_sip_tx_t *tx, ngx_sip_msg_t *resp)
 {
     u_char           *p;
     ngx_sip_msg_t     inv;
-    ngx_sip_error_t   err;
 
-    static ngx_sip_header_t  headers[NGX_SIP_MAX_HEADERS];
-
-    ngx_memzero(&inv, sizeof(ngx_sip_msg_t));
-    inv.headers = headers;
-    inv.max_headers = NGX_SIP_MAX_HEADERS;
-
-    if (ngx_sip_parse_message(&inv, tx->sent.data,
-                              tx->sent.data + tx->sent.len, 0, &err)
-        != NGX_SIP_OK
-        || ngx_sip_msg_validate(&inv, &err) != NGX_OK)
-    {
+    if (ngx_stream_sip_reparse(&tx->sent, &inv) != NGX_OK) {
         return;
     }
 
@@ -1020,37 +1013,41 @@ static ngx_int_t
 ngx_stream_sip_response_sockaddr(ngx_sip_msg_t *m, ngx_sockaddr_t *sa,
     socklen_t *socklen)
 {
-    u_char      buf[NGX_SOCKADDR_STRLEN];
-    ngx_str_t   host;
-    ngx_addr_t  a;
-
     if (m->via.text.len == 0) {
         return NGX_ERROR;
     }
 
-    host = m->via.received.len ? m->via.received : m->via.host;
+    return ngx_stream_sip_host_sockaddr(m->via.received.len
+                                        ? &m->via.received : &m->via.host,
+                                        m->via.rport ? m->via.rport
+                                        : (m->via.port ? m->via.port : 5060),
+                                        sa, socklen);
+}
 
-    if (host.len > 2 && host.data[0] == '[') {
-        host.data++;
-        host.len -= 2;
-    }
 
-    if (host.len >= sizeof(buf)) {
+/*
+ * A message we keep (the request as received, the request as sent, an
+ * answer as forwarded) parsed again when it is needed: rarely, so it is
+ * not worth keeping the parse.  The slots are the proxy's own: the
+ * message being processed keeps the glue's.
+ */
+
+static ngx_int_t
+ngx_stream_sip_reparse(ngx_str_t *text, ngx_sip_msg_t *m)
+{
+    ngx_sip_error_t  err;
+
+    ngx_memzero(m, sizeof(ngx_sip_msg_t));
+    m->headers = ngx_stream_sip_proxy_headers;
+    m->max_headers = NGX_SIP_MAX_HEADERS;
+
+    if (ngx_sip_parse_message(m, text->data, text->data + text->len, 0,
+                              &err)
+        != NGX_SIP_OK
+        || ngx_sip_msg_validate(m, &err) != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    ngx_memcpy(buf, host.data, host.len);
-
-    if (ngx_parse_addr(ngx_cycle->pool, &a, buf, host.len) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(sa, a.sockaddr, a.socklen);
-    *socklen = a.socklen;
-
-    ngx_inet_set_port(&sa->sockaddr,
-                      m->via.rport ? m->via.rport
-                                   : (m->via.port ? m->via.port : 5060));
 
     return NGX_OK;
 }
