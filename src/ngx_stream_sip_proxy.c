@@ -848,9 +848,12 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
 
     m = &ctx->msg;
 
-    if (ngx_sip_branch_check(&m->via.branch, ngx_stream_sip_key, &loop,
-                             &salt)
-        != NGX_OK)
+    /* we only send over UDP yet, so our answers only come that way */
+
+    if (ctx->transport != NGX_STREAM_SIP_UDP
+        || ngx_sip_branch_check(&m->via.branch, ngx_stream_sip_key, &loop,
+                                &salt)
+           != NGX_OK)
     {
         return NGX_DECLINED;
     }
