@@ -30,7 +30,8 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=undefined
 
-.PHONY: all module deps unit fuzz test test-t run clean bench-registrar
+.PHONY: all module deps unit fuzz test test-t run clean bench-registrar \
+        bench-proxy
 
 all: module
 
@@ -124,3 +125,10 @@ BENCH_WORKERS ?= 2
 bench-registrar: deps module
 	unshare -n -- bash -c 'ip link set lo up && \
 	    bench/registrar.sh $(BENCH_N) $(BENCH_RATE) $(BENCH_WORKERS)'
+
+# Calls through the proxy, CPU per call (docs/benchmarks.md).
+BENCH_CALLS ?= 10000
+BENCH_CPS ?= 500
+bench-proxy: deps module
+	unshare -n -- bash -c 'ip link set lo up && \
+	    bench/proxy.sh $(BENCH_CALLS) $(BENCH_CPS) $(BENCH_WORKERS)'
