@@ -573,13 +573,15 @@ static void
 ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     u_char *start, u_char *end)
 {
-    ngx_int_t          rc, owner;
-    ngx_sip_msg_t     *m;
-    ngx_sip_error_t    err, verr;
-    ngx_connection_t  *c;
+    ngx_int_t                   rc, owner;
+    ngx_sip_msg_t              *m;
+    ngx_sip_error_t             err, verr;
+    ngx_connection_t           *c;
+    ngx_stream_sip_srv_conf_t  *sscf;
 
     c = s->connection;
     m = &ctx->msg;
+    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
 
     ngx_memzero(m, sizeof(ngx_sip_msg_t));
     m->headers = ngx_stream_sip_headers;
@@ -613,6 +615,17 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
             ctx->passed = 1;
             return;
         }
+    }
+
+    /* over UDP the framer has not checked the size */
+
+    if (ctx->transport == NGX_STREAM_SIP_UDP
+        && (size_t) (end - start) > sscf->max_message_size)
+    {
+        rc = NGX_SIP_ERROR;
+        err.status = 513;
+        ngx_str_set(&err.reason, "Message Too Large");
+        ngx_str_null(&err.header);
     }
 
     if (rc != NGX_SIP_OK) {

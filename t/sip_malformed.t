@@ -73,6 +73,10 @@ is($r && $r->{h}{unsupported}[0], 'foo, bar', 'Unsupported lists them');
 $r = ask(sip_request(via_port => $up) =~ s{SIP/2\.0\r\n}{SIP/7.0\r\n}r);
 is($r && $r->{code}, 505, 'SIP/7.0: 505');
 
+$r = ask(sip_request(via_port => $up, body => 'x' x 3000,
+    headers => [['Content-Type', 'text/plain']]));
+is($r && $r->{code}, 513, 'UDP datagram over sip_max_message_size: 513');
+
 # methods
 
 answer_is(sip_request(via_port => $up, method => 'INVITE'), 405,
