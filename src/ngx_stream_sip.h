@@ -32,6 +32,7 @@ typedef struct {
     ngx_msec_t                  t1;
     ngx_msec_t                  t2;
     ngx_msec_t                  t4;
+    ngx_msec_t                  invite_timeout;
 } ngx_stream_sip_srv_conf_t;
 
 

@@ -109,6 +109,13 @@ static ngx_command_t  ngx_stream_sip_commands[] = {
       0,
       NULL },
 
+    { ngx_string("sip_invite_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_sip_srv_conf_t, invite_timeout),
+      NULL },
+
     { ngx_string("sip_connection_timeout"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -1252,6 +1259,7 @@ ngx_stream_sip_create_srv_conf(ngx_conf_t *cf)
     conf->connection_timeout = NGX_CONF_UNSET_MSEC;
     conf->record_route = NGX_CONF_UNSET;
     conf->t1 = NGX_CONF_UNSET_MSEC;
+    conf->invite_timeout = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -1276,6 +1284,9 @@ ngx_stream_sip_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->connection_timeout, 180000);
 
     ngx_conf_merge_value(conf->record_route, prev->record_route, 1);
+
+    ngx_conf_merge_msec_value(conf->invite_timeout, prev->invite_timeout,
+                              180000);
 
     if (conf->t1 == NGX_CONF_UNSET_MSEC) {
         if (prev->t1 == NGX_CONF_UNSET_MSEC) {

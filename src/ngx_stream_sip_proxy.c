@@ -52,6 +52,7 @@ typedef struct {
     ngx_msec_t                  interval;
     ngx_msec_t                  t2;
     ngx_msec_t                  t4;
+    ngx_msec_t                  timer_c;
 
     ngx_uint_t                  status;
     unsigned                    completed:1;
@@ -508,6 +509,7 @@ ngx_stream_sip_proxy_forward(ngx_stream_session_t *s,
     tx->method = m->method_id;
     tx->t2 = sscf->t2;
     tx->t4 = sscf->t4;
+    tx->timer_c = sscf->invite_timeout;
 
     ngx_stream_sip_tx_counter++;
 
@@ -665,6 +667,28 @@ static void
 ngx_stream_sip_tx_timeout(ngx_event_t *ev)
 {
     ngx_stream_sip_tx_t  *tx = ev->data;
+
+    if (!tx->completed && tx->method == NGX_SIP_INVITE
+        && tx->status >= 100)
+    {
+        /*
+         * Timer C (RFC 3261 16.6 step 11, 16.8): ringing too long.  The
+         * branch is cancelled, the caller gets 408 now, and the
+         * transaction stays for the 487 to be acknowledged.
+         */
+
+        ngx_log_error(NGX_LOG_INFO, tx->log, 0,
+                      "SIP proxy: no final answer to INVITE in time");
+
+        ngx_stream_sip_proxy_cancel(tx);
+        (void) ngx_stream_sip_answer_tx(tx, 408, "Request Timeout");
+
+        tx->completed = 1;
+        tx->status = 408;
+
+        ngx_add_timer(&tx->timeout, 32000);
+        return;
+    }
 
     if (!tx->completed && tx->status < 200) {
         ngx_log_error(NGX_LOG_INFO, tx->log, 0,
@@ -920,6 +944,12 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
             tx->status = 100;
         }
 
+        /* Timer B is over; Timer C runs from every provisional (16.7) */
+
+        if (tx->method == NGX_SIP_INVITE && status > 100) {
+            ngx_add_timer(&tx->timeout, tx->timer_c);
+        }
+
         if (tx->cancel_pending) {
             tx->cancel_pending = 0;
             ngx_stream_sip_proxy_cancel(tx);
@@ -944,6 +974,11 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
 
         if (tx->ack.len) {
             ngx_stream_sip_tx_send(tx, &tx->ack, &tx->peer, tx->peer_len);
+
+        } else if (tx->method == NGX_SIP_INVITE && status >= 300) {
+
+            /* the 487 after our Timer C CANCEL */
+            ngx_stream_sip_proxy_ack(tx, m);
         }
 
         return NGX_OK;

@@ -41,6 +41,14 @@ stream {
     }
 
     server {
+        listen 127.0.0.1:%%PORT_5%% udp;
+        sip on;
+        sip_domain example.com;
+        sip_pass 127.0.0.1:%%PORT_1%%;
+        sip_invite_timeout 1s;
+    }
+
+    server {
         listen 127.0.0.1:%%PORT_2%% udp;
         sip on;
         sip_domain example.com;
@@ -76,6 +84,11 @@ EOF
     $run->('uas_busy', 'uac_busy', 20, '486 forwarded, ACK hop by hop');
     $run->('uas_cancel', 'uac_cancel', 20,
         'CANCEL while ringing: 200, 487, ACK');
+
+    # ringing too long: 408 to the caller, CANCEL to the callee (Timer C)
+
+    sipp_call($t, $sipp, 'uas_cancel', 'uac_timer_c', 10, $t->port(5),
+        $uas_port, "$w: Timer C: 408 to the caller, CANCEL to the callee");
 
     # an upstream that never answers: 100 at once, 408 after timer B
 

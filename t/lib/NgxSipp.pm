@@ -143,6 +143,15 @@ my %scenarios = (
         . qq{  <recv request="ACK"/>\n}),
 );
 
+# ringing too long: the proxy's Timer C gives the caller 408
+$scenarios{uac_timer_c} = scenario('ringing too long', request('INVITE',
+        'sip:[service]@example.com', 1, '', $sdp)
+    . qq{  <recv response="100" optional="true"/>\n}
+    . qq{  <recv response="180"/>\n}
+    . qq{  <recv response="408"/>\n}
+    . request('ACK', 'sip:[service]@example.com', 1, '')
+        =~ s/ retrans="500"//r =~ s/\[branch\]/[last_branch]/r);
+
 # the callee hangs up: BYE along the route set, From and To swapped
 $scenarios{uac_bye} = scenario('hung up on', request('INVITE',
         'sip:[service]@example.com', 1, '', $sdp)
