@@ -359,6 +359,7 @@ typedef struct {
     ngx_str_t                   ruri;          /* new one, or empty */
     ngx_str_t                   via;           /* our whole via-parm */
     ngx_str_t                   record_route;  /* our value(s), or empty */
+    ngx_str_t                   route;         /* Route to add on top */
     unsigned                    pop_route:1;   /* the first Route is ours */
 } ngx_sip_forward_t;
 

@@ -41,6 +41,7 @@ ngx_sip_forward_size(ngx_sip_msg_t *m, ngx_sip_forward_t *f)
            + f->ruri.len
            + sizeof("Via: " CRLF) + f->via.len
            + sizeof("Record-Route: " CRLF) + f->record_route.len
+           + sizeof("Route: " CRLF) + f->route.len
            + sizeof("Max-Forwards: 70" CRLF);
 }
 
@@ -74,6 +75,14 @@ ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
     p = ngx_cpymem(p, "Via: ", 5);
     p = ngx_cpymem(p, f->via.data, f->via.len);
     *p++ = CR; *p++ = LF;
+
+    /* a route set of the target (a registered Path) goes before any other */
+
+    if (f->route.len) {
+        p = ngx_cpymem(p, "Route: ", 7);
+        p = ngx_cpymem(p, f->route.data, f->route.len);
+        *p++ = CR; *p++ = LF;
+    }
 
     route_done = !f->pop_route;
     rr_done = (f->record_route.len == 0);

@@ -26,8 +26,8 @@ typedef struct {
     ngx_msec_t                  connection_timeout;
 
     ngx_str_t                   pass;             /* sip_pass, as written */
-    ngx_sockaddr_t              pass_sockaddr;
-    socklen_t                   pass_socklen;
+    ngx_stream_upstream_srv_conf_t  *pass_upstream;
+    ngx_stream_complex_value_t      *pass_value;
     ngx_flag_t                  record_route;
     ngx_msec_t                  t1;
     ngx_msec_t                  t2;
@@ -65,6 +65,22 @@ typedef struct {
 } ngx_stream_sip_ctx_t;
 
 
+/* what the Route header of a request says: ngx_stream_sip_proxy_route() */
+#define NGX_STREAM_SIP_ROUTE_NONE      0
+#define NGX_STREAM_SIP_ROUTE_OURS      1
+#define NGX_STREAM_SIP_ROUTE_MORE      2
+#define NGX_STREAM_SIP_ROUTE_DIALOG    3
+#define NGX_STREAM_SIP_ROUTE_FOREIGN   4
+
+
+/* a contact of the location service to send a request to */
+typedef struct {
+    ngx_str_t                   uri;
+    ngx_str_t                   path;             /* a Route value, or "" */
+    ngx_uint_t                  q;
+} ngx_stream_sip_target_t;
+
+
 ngx_int_t ngx_stream_sip_add_variables(ngx_conf_t *cf);
 void ngx_stream_sip_respond(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_uint_t status, ngx_str_t *reason,
@@ -75,9 +91,13 @@ ngx_int_t ngx_stream_sip_registrar_handler(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 
 ngx_int_t ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s,
-    ngx_sip_uri_t *uri, ngx_str_t *contact);
+    ngx_sip_uri_t *uri, ngx_array_t **targets);
 ngx_int_t ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_str_t *target);
+    ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets);
+ngx_int_t ngx_stream_sip_proxy_route(ngx_stream_session_t *s,
+    ngx_sip_msg_t *m);
+ngx_int_t ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host,
+    ngx_uint_t *port);
 ngx_int_t ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 

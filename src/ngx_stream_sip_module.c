@@ -703,8 +703,9 @@ static void
 ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 {
     ngx_int_t                   rc;
-    ngx_str_t                   reason, target;
+    ngx_str_t                   reason;
     ngx_uint_t                  local;
+    ngx_array_t                *targets;
     ngx_sip_msg_t              *m;
     ngx_stream_sip_srv_conf_t  *sscf;
 
@@ -733,14 +734,14 @@ ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
     /* a user of ours: to where the location service says (RFC 3261 16.5) */
 
     if (local && m->ruri.user.len && m->to.tag.len == 0
-        && m->hdr[NGX_SIP_HDR_ROUTE] == NULL
         && m->method_id != NGX_SIP_ACK && m->method_id != NGX_SIP_CANCEL
-        && m->method_id != NGX_SIP_REGISTER)
+        && m->method_id != NGX_SIP_REGISTER
+        && ngx_stream_sip_proxy_route(s, m) <= NGX_STREAM_SIP_ROUTE_OURS)
     {
-        rc = ngx_stream_sip_registrar_lookup(s, &m->ruri, &target);
+        rc = ngx_stream_sip_registrar_lookup(s, &m->ruri, &targets);
 
         if (rc == NGX_OK
-            && ngx_stream_sip_proxy_request(s, ctx, &target) != NGX_DECLINED)
+            && ngx_stream_sip_proxy_request(s, ctx, targets) != NGX_DECLINED)
         {
             return;
         }
@@ -1383,53 +1384,86 @@ ngx_stream_sip_domain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* sip_pass address: "host:port" or "sip:host:port", UDP */
+/*
+ * sip_pass upstream | host:port | sip:host:port[;transport=udp] | $var;
+ * an address is an implicit upstream, as for proxy_pass: resolved at
+ * start, then balanced over all its addresses.
+ */
 
 static char *
 ngx_stream_sip_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_stream_sip_srv_conf_t *sscf = conf;
 
-    ngx_url_t   u;
-    ngx_str_t  *value;
+    u_char                              *p;
+    ngx_url_t                            u;
+    ngx_str_t                           *value, host;
+    ngx_uint_t                           port;
+    ngx_stream_compile_complex_value_t   ccv;
 
     if (sscf->pass.len) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
+    sscf->pass = value[1];
 
-    ngx_memzero(&u, sizeof(ngx_url_t));
+    if (ngx_stream_script_variables_count(&value[1])) {
+        ngx_memzero(&ccv, sizeof(ngx_stream_compile_complex_value_t));
 
-    u.url = value[1];
-
-    if (u.url.len > 4 && ngx_strncasecmp(u.url.data, (u_char *) "sip:", 4)
-                         == 0)
-    {
-        u.url.data += 4;
-        u.url.len -= 4;
-    }
-
-    u.default_port = 5060;
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-        if (u.err) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%s in \"%V\" of \"sip_pass\"", u.err,
-                               &value[1]);
+        sscf->pass_value = ngx_palloc(cf->pool,
+                                      sizeof(ngx_stream_complex_value_t));
+        if (sscf->pass_value == NULL) {
+            return NGX_CONF_ERROR;
         }
 
+        ccv.cf = cf;
+        ccv.value = &value[1];
+        ccv.complex_value = sscf->pass_value;
+
+        if (ngx_stream_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_stream_sip_pass_url(&value[1], &host, &port) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid or not yet supported target \"%V\" "
+                           "of \"sip_pass\": only UDP is proxied so far",
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    if (u.naddrs == 0) {
-        return "has no address";
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = host;
+    u.no_resolve = 1;
+
+    /* an address without a port is SIP's 5060; a bare name an upstream */
+
+    if (port == 0
+        && (ngx_inet_addr(host.data, host.len) != INADDR_NONE
+            || host.data[0] == '['))
+    {
+        port = 5060;
     }
 
-    sscf->pass = value[1];
-    ngx_memcpy(&sscf->pass_sockaddr, u.addrs[0].sockaddr,
-               u.addrs[0].socklen);
-    sscf->pass_socklen = u.addrs[0].socklen;
+    if (port) {
+        p = ngx_pnalloc(cf->pool, host.len + sizeof(":65535"));
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        u.url.data = p;
+        u.url.len = ngx_sprintf(p, "%V:%ui", &host, port) - p;
+    }
+
+    sscf->pass_upstream = ngx_stream_upstream_add(cf, &u, 0);
+    if (sscf->pass_upstream == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

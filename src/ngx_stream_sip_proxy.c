@@ -12,89 +12,159 @@
 
 
 /*
- * The transaction-stateful proxy over UDP (RFC 3261 16 and 17), first
- * part: one target per server (sip_pass), Record-Route, the server
- * transaction absorbing retransmissions, the client transaction
- * retransmitting (timers A and E) and giving up (B and F, 408), hop by
- * hop ACK for non-2xx, in-dialog requests along our Record-Route.
+ * The transaction-stateful proxy over UDP (RFC 3261 16 and 17).
+ *
+ * A request starts a server transaction (stx): it absorbs the caller's
+ * retransmissions, answers CANCEL, keeps the final answer, and owns one
+ * client transaction (branch) per destination tried.  Destinations come
+ * from the location service (forked by q: parallel within a q, serial
+ * between), from an upstream {} through nginx's peer API (serial: the
+ * next peer after a timeout or a 503), from a single sip_pass address,
+ * or, in a dialog, from the route set.  The best final answer of all
+ * branches goes back (16.7).
  *
  * Every message of a Call-ID reaches the worker that owns it (see
  * ngx_stream_sip_channel.c), so transactions are plain per-worker state:
- * one rbtree by our branch (responses) and one by the caller's branch
- * (retransmissions, CANCEL, ACK).  A transaction has a pool of its own
- * and outlives the stream session of the datagram that started it.
+ * one rbtree of branches by our branch parameter (responses) and one of
+ * server transactions by the caller's (retransmissions, CANCEL, ACK).  A
+ * server transaction has a pool of its own that holds its branches; it
+ * outlives the stream session of the datagram that started it.
  */
 
 
-typedef struct {
+typedef struct ngx_stream_sip_stx_s     ngx_stream_sip_stx_t;
+typedef struct ngx_stream_sip_branch_s  ngx_stream_sip_branch_t;
+
+
+struct ngx_stream_sip_branch_s {
     ngx_rbtree_node_t           node;        /* by our branch */
-    ngx_rbtree_node_t           snode;       /* by the caller's branch */
-    ngx_pool_t                 *pool;
-    ngx_log_t                  *log;
-    ngx_listening_t            *ls;
+    ngx_stream_sip_stx_t       *stx;
+    ngx_stream_sip_branch_t    *next;
 
-    ngx_str_t                   branch;      /* ours */
-    ngx_str_t                   their;       /* the caller's */
-    ngx_uint_t                  method;
-
-    ngx_str_t                   orig;        /* the request as received */
-    ngx_str_t                   sent;        /* as we forwarded it */
-    ngx_str_t                   last;        /* last response to the caller */
+    u_char                      id[NGX_SIP_BRANCH_LEN];
+    ngx_str_t                   branch;      /* points to id */
+    ngx_str_t                   sent;        /* the request as forwarded */
     ngx_str_t                   ack;         /* our ACK for a non-2xx */
 
     ngx_sockaddr_t              peer;
     socklen_t                   peer_len;
+
+    ngx_event_t                 retransmit;  /* A, E */
+    ngx_event_t                 timeout;     /* B, F, then C */
+    ngx_msec_t                  interval;
+
+    ngx_uint_t                  status;      /* the last one received */
+    unsigned                    completed:1;
+    unsigned                    cancel_pending:1;
+    unsigned                    cancelled:1;
+    unsigned                    upstream:1;  /* holds a peer of the stx */
+};
+
+
+struct ngx_stream_sip_stx_s {
+    ngx_rbtree_node_t           node;        /* by the caller's branch */
+    ngx_pool_t                 *pool;
+    ngx_log_t                  *log;
+    ngx_listening_t            *ls;
+
+    ngx_str_t                   their;       /* the caller's branch */
+    ngx_uint_t                  method;
+    ngx_str_t                   orig;        /* the request as received */
+    ngx_str_t                   via_host;    /* our address, as text */
+    ngx_str_t                   record_route;
+    ngx_str_t                   last;        /* final answer to the caller */
+    ngx_str_t                   best;        /* best final answer yet */
+    ngx_uint_t                  best_status;
+
     ngx_sockaddr_t              client;
     socklen_t                   client_len;
 
-    ngx_event_t                 retransmit;
-    ngx_event_t                 timeout;
+    ngx_stream_sip_branch_t    *branches;
+    ngx_uint_t                  nbranches;
+    ngx_uint_t                  active;      /* without a final answer */
+
+    ngx_stream_sip_target_t    *targets;     /* not tried yet, by q */
+    ngx_uint_t                  ntargets;
+
+    ngx_stream_upstream_t      *upstream;    /* its peer API state */
+    ngx_uint_t                  tried;
+
+    ngx_event_t                 retransmit;  /* G */
+    ngx_event_t                 timeout;     /* H, J: then it goes */
     ngx_msec_t                  interval;
+    ngx_msec_t                  t1;
     ngx_msec_t                  t2;
     ngx_msec_t                  t4;
     ngx_msec_t                  timer_c;
 
-    ngx_uint_t                  status;
-    unsigned                    completed:1;
+    unsigned                    completed:1; /* a final answer went back */
+    unsigned                    cancelled:1;
+    unsigned                    stop:1;      /* a 6xx: no more branches */
+    unsigned                    acked:1;
+    unsigned                    pop_route:1;
     unsigned                    in_tree:1;
-    unsigned                    cancel_pending:1;
-} ngx_stream_sip_tx_t;
+};
 
 
-static ngx_int_t ngx_stream_sip_proxy_retransmission(
-    ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx);
-static ngx_int_t ngx_stream_sip_proxy_next_hop(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_sip_forward_t *f, ngx_sockaddr_t *sa,
+static ngx_int_t ngx_stream_sip_proxy_in_stx(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+static ngx_int_t ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
+    ngx_stream_upstream_srv_conf_t **uscf, ngx_sockaddr_t *sa,
     socklen_t *socklen);
+static ngx_int_t ngx_stream_sip_route_hop(ngx_sip_msg_t *m,
+    ngx_sockaddr_t *sa, socklen_t *socklen);
 static ngx_int_t ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri,
     ngx_sockaddr_t *sa, socklen_t *socklen);
-static ngx_int_t ngx_stream_sip_reparse(ngx_str_t *text, ngx_sip_msg_t *m);
 static ngx_int_t ngx_stream_sip_host_sockaddr(ngx_str_t *host,
     in_port_t port, ngx_sockaddr_t *sa, socklen_t *socklen);
-static ngx_int_t ngx_stream_sip_proxy_forward(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_sip_forward_t *f, ngx_sockaddr_t *sa,
-    socklen_t socklen, ngx_uint_t stateful);
+static ngx_int_t ngx_stream_sip_target_hop(ngx_stream_sip_target_t *t,
+    ngx_sockaddr_t *sa, socklen_t *socklen);
 static void ngx_stream_sip_proxy_route_token(ngx_str_t *call_id,
     u_char *buf);
-static ngx_int_t ngx_stream_sip_proxy_our_route(ngx_stream_session_t *s,
+static ngx_int_t ngx_stream_sip_proxy_local_address(ngx_stream_session_t *s,
+    ngx_pool_t *pool, ngx_str_t *addr);
+static ngx_int_t ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_sockaddr_t *sa, socklen_t socklen);
+static ngx_stream_sip_stx_t *ngx_stream_sip_stx_create(
+    ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
+    ngx_array_t *targets);
+static ngx_int_t ngx_stream_sip_stx_upstream(ngx_stream_session_t *s,
+    ngx_stream_sip_stx_t *stx, ngx_stream_upstream_srv_conf_t *uscf);
+static ngx_int_t ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx,
     ngx_sip_msg_t *m);
-static void ngx_stream_sip_tx_send(ngx_stream_sip_tx_t *tx, ngx_str_t *msg,
-    ngx_sockaddr_t *sa, socklen_t socklen);
-static void ngx_stream_sip_tx_retransmit(ngx_event_t *ev);
-static void ngx_stream_sip_tx_timeout(ngx_event_t *ev);
-static void ngx_stream_sip_tx_free(ngx_stream_sip_tx_t *tx);
-static ngx_stream_sip_tx_t *ngx_stream_sip_tx_find(ngx_rbtree_t *tree,
-    ngx_str_t *branch, ngx_uint_t server, ngx_uint_t method);
+static ngx_int_t ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx,
+    ngx_sip_msg_t *m, ngx_str_t *ruri, ngx_str_t *route, ngx_sockaddr_t *sa,
+    socklen_t socklen);
+static void ngx_stream_sip_branch_retransmit(ngx_event_t *ev);
+static void ngx_stream_sip_branch_timeout(ngx_event_t *ev);
+static void ngx_stream_sip_branch_done(ngx_stream_sip_branch_t *b,
+    ngx_uint_t status, ngx_str_t *answer);
+static void ngx_stream_sip_branch_cancel(ngx_stream_sip_branch_t *b);
+static void ngx_stream_sip_branch_ack(ngx_stream_sip_branch_t *b,
+    ngx_sip_msg_t *resp);
+static void ngx_stream_sip_stx_advance(ngx_stream_sip_stx_t *stx);
+static void ngx_stream_sip_stx_final(ngx_stream_sip_stx_t *stx);
+static void ngx_stream_sip_stx_complete(ngx_stream_sip_stx_t *stx,
+    ngx_uint_t status);
+static void ngx_stream_sip_stx_retransmit(ngx_event_t *ev);
+static void ngx_stream_sip_stx_timeout(ngx_event_t *ev);
+static void ngx_stream_sip_stx_free(ngx_stream_sip_stx_t *stx);
+static ngx_int_t ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx,
+    ngx_uint_t status, char *reason);
+static ngx_uint_t ngx_stream_sip_better(ngx_uint_t status, ngx_uint_t best);
+static void ngx_stream_sip_send(ngx_listening_t *ls, ngx_log_t *log,
+    ngx_str_t *msg, ngx_sockaddr_t *sa, socklen_t socklen);
+static ngx_stream_sip_stx_t *ngx_stream_sip_stx_find(ngx_str_t *branch,
+    ngx_uint_t method);
+static ngx_stream_sip_branch_t *ngx_stream_sip_branch_find(
+    ngx_str_t *branch);
 static ngx_int_t ngx_stream_sip_response_sockaddr(ngx_sip_msg_t *m,
     ngx_sockaddr_t *sa, socklen_t *socklen);
-static ngx_int_t ngx_stream_sip_answer_tx(ngx_stream_sip_tx_t *tx,
-    ngx_uint_t status, char *reason);
-static void ngx_stream_sip_proxy_cancel(ngx_stream_sip_tx_t *tx);
-static void ngx_stream_sip_proxy_ack(ngx_stream_sip_tx_t *tx,
-    ngx_sip_msg_t *resp);
+static ngx_int_t ngx_stream_sip_reparse(ngx_str_t *text, ngx_sip_msg_t *m);
 
-static ngx_rbtree_t       ngx_stream_sip_tx_tree;
-static ngx_rbtree_node_t  ngx_stream_sip_tx_sentinel;
+
+static ngx_rbtree_t       ngx_stream_sip_branch_tree;
+static ngx_rbtree_node_t  ngx_stream_sip_branch_sentinel;
 static ngx_rbtree_t       ngx_stream_sip_stx_tree;
 static ngx_rbtree_node_t  ngx_stream_sip_stx_sentinel;
 static ngx_uint_t         ngx_stream_sip_tx_ready;
@@ -106,22 +176,23 @@ static ngx_sip_header_t   ngx_stream_sip_proxy_headers[NGX_SIP_MAX_HEADERS];
 /*
  * Called for a validated request that nothing local answered: NGX_OK when
  * the proxy took it (forwarded, absorbed or answered), NGX_DECLINED when
- * there is no route for it here.  "target" is a contact the location
- * service found for the Request-URI, or NULL.
+ * there is no route for it here.  "targets" are the contacts the location
+ * service found for the Request-URI (ngx_stream_sip_target_t, best q
+ * first), or NULL.
  */
 
 ngx_int_t
 ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_str_t *target)
+    ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets)
 {
-    socklen_t                   socklen;
-    ngx_str_t                   reason;
-    ngx_sip_msg_t              *m;
-    ngx_sockaddr_t              sa;
-    ngx_sip_forward_t           f;
-    ngx_stream_sip_srv_conf_t  *sscf;
+    ngx_int_t                        rc, route;
+    socklen_t                        socklen;
+    ngx_str_t                        reason;
+    ngx_sip_msg_t                   *m;
+    ngx_sockaddr_t                   sa;
+    ngx_stream_sip_stx_t            *stx;
+    ngx_stream_upstream_srv_conf_t  *uscf;
 
-    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
     m = &ctx->msg;
 
     if (ctx->transport != NGX_STREAM_SIP_UDP) {
@@ -129,7 +200,8 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     }
 
     if (!ngx_stream_sip_tx_ready) {
-        ngx_rbtree_init(&ngx_stream_sip_tx_tree, &ngx_stream_sip_tx_sentinel,
+        ngx_rbtree_init(&ngx_stream_sip_branch_tree,
+                        &ngx_stream_sip_branch_sentinel,
                         ngx_rbtree_insert_value);
         ngx_rbtree_init(&ngx_stream_sip_stx_tree,
                         &ngx_stream_sip_stx_sentinel,
@@ -137,7 +209,7 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         ngx_stream_sip_tx_ready = 1;
     }
 
-    if (ngx_stream_sip_proxy_retransmission(s, ctx) == NGX_OK) {
+    if (ngx_stream_sip_proxy_in_stx(s, ctx) == NGX_OK) {
         return NGX_OK;
     }
 
@@ -153,105 +225,241 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         return NGX_OK;
     }
 
-    ngx_memzero(&f, sizeof(ngx_sip_forward_t));
+    route = ngx_stream_sip_proxy_route(s, m);
+    uscf = NULL;
 
-    if (m->to.tag.len || m->hdr[NGX_SIP_HDR_ROUTE]) {
+    if (route == NGX_STREAM_SIP_ROUTE_FOREIGN
+        || (route != NGX_STREAM_SIP_ROUTE_DIALOG
+            && (m->to.tag.len || route == NGX_STREAM_SIP_ROUTE_MORE)))
+    {
+        /*
+         * In a dialog, or with a route set beyond us: only along a route
+         * that we record-routed ourselves, never as an open relay.
+         */
 
-        /* in a dialog: only along a route set we are part of */
-
-        if (!ngx_stream_sip_proxy_our_route(s, m)) {
-
-            if (m->method_id == NGX_SIP_ACK) {
-                return NGX_OK;
-            }
-
-            ngx_str_set(&reason, "Not Here: No Route Through This Proxy");
-            ngx_stream_sip_respond(s, ctx, 404, &reason, NULL);
+        if (m->method_id == NGX_SIP_ACK) {
             return NGX_OK;
         }
 
-        f.pop_route = 1;
-
-    } else if (target) {
-
-        /* RFC 3261 16.5: the Request-URI becomes the contact */
-
-        f.ruri = *target;
-
-    } else if (sscf->pass.len == 0) {
-        return NGX_DECLINED;
-
-    } else if (m->method_id == NGX_SIP_ACK) {
-
-        /* an ACK outside any transaction and dialog: nothing to do */
+        ngx_str_set(&reason, "Not Here: No Route Through This Proxy");
+        ngx_stream_sip_respond(s, ctx, 404, &reason, NULL);
         return NGX_OK;
     }
 
-    if (ngx_stream_sip_proxy_next_hop(s, ctx, &f, &sa, &socklen) != NGX_OK) {
-        ngx_str_set(&reason, "No Route to Next Hop");
-        ngx_stream_sip_respond(s, ctx, 502, &reason, NULL);
+    if (route == NGX_STREAM_SIP_ROUTE_DIALOG) {
+
+        if (ngx_stream_sip_route_hop(m, &sa, &socklen) != NGX_OK) {
+            ngx_str_set(&reason, "No Route to Next Hop");
+            ngx_stream_sip_respond(s, ctx, 502, &reason, NULL);
+            return NGX_OK;
+        }
+
+        if (m->method_id == NGX_SIP_ACK) {
+
+            /* the ACK of a 2xx goes on statelessly (RFC 3261 16.11) */
+
+            return ngx_stream_sip_proxy_stateless(s, ctx, &sa, socklen);
+        }
+
+    } else if (targets == NULL) {
+
+        rc = ngx_stream_sip_proxy_pass(s, &uscf, &sa, &socklen);
+
+        if (rc == NGX_DECLINED) {
+            return NGX_DECLINED;
+        }
+
+        if (m->method_id == NGX_SIP_ACK) {
+
+            /* an ACK outside any transaction and dialog: nothing to do */
+            return NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_str_set(&reason, "Bad Next Hop in sip_pass");
+            ngx_stream_sip_respond(s, ctx, 502, &reason, NULL);
+            return NGX_OK;
+        }
+    }
+
+    stx = ngx_stream_sip_stx_create(s, ctx, targets);
+    if (stx == NULL) {
+        ngx_str_set(&reason, "Out of Memory");
+        ngx_stream_sip_respond(s, ctx, 500, &reason, NULL);
         return NGX_OK;
     }
 
-    /* ACK for a 2xx goes on statelessly (RFC 3261 16.11) */
+    stx->pop_route = (route != NGX_STREAM_SIP_ROUTE_NONE);
 
-    return ngx_stream_sip_proxy_forward(s, ctx, &f, &sa, socklen,
-                                        m->method_id != NGX_SIP_ACK);
+    if (uscf && ngx_stream_sip_stx_upstream(s, stx, uscf) != NGX_OK) {
+        ngx_stream_sip_stx_free(stx);
+        ngx_str_set(&reason, "Out of Memory");
+        ngx_stream_sip_respond(s, ctx, 500, &reason, NULL);
+        return NGX_OK;
+    }
+
+    if (m->method_id == NGX_SIP_INVITE) {
+
+        /* RFC 3261 16.2: at once, so the caller stops retransmitting */
+
+        ngx_str_set(&reason, "Trying");
+        ngx_stream_sip_respond(s, ctx, 100, &reason, NULL);
+    }
+
+    if (targets || uscf) {
+        rc = ngx_stream_sip_stx_next(stx, m);
+
+    } else {
+        rc = ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa, socklen);
+    }
+
+    if (rc == NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (rc == NGX_DECLINED) {
+        if (uscf) {
+            ngx_str_set(&reason, "No Upstream Peer Available");
+            ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                          "SIP proxy: no live peer in upstream \"%V\"",
+                          &uscf->host);
+
+        } else {
+            ngx_str_set(&reason, "No Route to Registered Contact");
+        }
+
+        ngx_stream_sip_respond(s, ctx, uscf ? 503 : 480, &reason, NULL);
+
+    } else {
+        ngx_str_set(&reason, "Could Not Forward");
+        ngx_stream_sip_respond(s, ctx, 500, &reason, NULL);
+    }
+
+    ngx_stream_sip_stx_free(stx);
+
+    return NGX_OK;
 }
 
 
-/* a request of a transaction we have: RFC 3261 17.2.1 and 17.2.2 */
+/*
+ * What the Route header says (RFC 3261 16.4): none, only us (a route
+ * preloaded by a phone with us as outbound proxy: popped, then the
+ * request is routed as if it had none), us and more but not as a route
+ * we recorded (MORE), a route we recorded ourselves (DIALOG: its token
+ * binds it to the Call-ID, so nobody can use us as a relay by making
+ * up a route set), or somebody else (FOREIGN).
+ */
+
+ngx_int_t
+ngx_stream_sip_proxy_route(ngx_stream_session_t *s, ngx_sip_msg_t *m)
+{
+    u_char            *p, *end, token[16];
+    ngx_str_t          value;
+    ngx_sip_addr_t     addr;
+    ngx_sip_header_t  *h;
+
+    h = m->hdr[NGX_SIP_HDR_ROUTE];
+
+    if (h == NULL) {
+        return NGX_STREAM_SIP_ROUTE_NONE;
+    }
+
+    p = h->value.data;
+    end = p + h->value.len;
+
+    if (ngx_sip_parse_addr(&p, end, &addr, 1) != NGX_OK) {
+        return NGX_STREAM_SIP_ROUTE_FOREIGN;
+    }
+
+    if (ngx_sip_uri_param(&addr.uri.params, "nsip", &value) == NGX_OK
+        && value.len == 16)
+    {
+        ngx_stream_sip_proxy_route_token(&m->call_id, token);
+
+        if (ngx_memcmp(token, value.data, 16) == 0) {
+            return NGX_STREAM_SIP_ROUTE_DIALOG;
+        }
+
+        return NGX_STREAM_SIP_ROUTE_FOREIGN;
+    }
+
+    if (!ngx_stream_sip_is_local(s, &addr.uri)) {
+        return NGX_STREAM_SIP_ROUTE_FOREIGN;
+    }
+
+    while (p < end && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
+        p++;
+    }
+
+    if (p < end || m->count[NGX_SIP_HDR_ROUTE] > 1) {
+        return NGX_STREAM_SIP_ROUTE_MORE;
+    }
+
+    return NGX_STREAM_SIP_ROUTE_OURS;
+}
+
+
+/* a request of a transaction we have: RFC 3261 17.2.1, 17.2.2, 16.10 */
 
 static ngx_int_t
-ngx_stream_sip_proxy_retransmission(ngx_stream_session_t *s,
+ngx_stream_sip_proxy_in_stx(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx)
 {
-    ngx_str_t             reason;
-    ngx_sip_msg_t        *m;
-    ngx_stream_sip_tx_t  *tx;
+    ngx_str_t                 reason;
+    ngx_sip_msg_t            *m;
+    ngx_stream_sip_stx_t     *stx;
+    ngx_stream_sip_branch_t  *b;
 
     m = &ctx->msg;
 
     if (m->method_id == NGX_SIP_CANCEL) {
-        tx = ngx_stream_sip_tx_find(&ngx_stream_sip_stx_tree, &m->via.branch,
-                                    1, NGX_SIP_INVITE);
+        stx = ngx_stream_sip_stx_find(&m->via.branch, NGX_SIP_INVITE);
 
-        if (tx == NULL) {
+        if (stx == NULL) {
             return NGX_DECLINED;
         }
 
         ngx_str_set(&reason, "OK");
         ngx_stream_sip_respond(s, ctx, 200, &reason, NULL);
 
-        /* RFC 3261 9.1: a CANCEL only after a provisional answer */
+        if (stx->completed || stx->cancelled) {
+            return NGX_OK;
+        }
 
-        if (!tx->completed && tx->status >= 100) {
-            ngx_stream_sip_proxy_cancel(tx);
+        stx->cancelled = 1;
 
-        } else if (!tx->completed) {
-            tx->cancel_pending = 1;
+        for (b = stx->branches; b; b = b->next) {
+            ngx_stream_sip_branch_cancel(b);
         }
 
         return NGX_OK;
     }
 
-    tx = ngx_stream_sip_tx_find(&ngx_stream_sip_stx_tree, &m->via.branch, 1,
-                                m->method_id == NGX_SIP_ACK ? NGX_SIP_INVITE
-                                                            : m->method_id);
-    if (tx == NULL) {
+    stx = ngx_stream_sip_stx_find(&m->via.branch,
+                                  m->method_id == NGX_SIP_ACK
+                                  ? NGX_SIP_INVITE : m->method_id);
+    if (stx == NULL) {
         return NGX_DECLINED;
     }
 
     if (m->method_id == NGX_SIP_ACK) {
 
         /* the ACK of a non-2xx final answer ends here (17.2.1) */
+
+        stx->acked = 1;
+
+        if (stx->retransmit.timer_set) {
+            ngx_del_timer(&stx->retransmit);
+        }
+
         return NGX_OK;
     }
 
-    if (tx->last.len) {
-        ngx_stream_sip_tx_send(tx, &tx->last, &tx->client, tx->client_len);
+    if (stx->last.len) {
+        ngx_stream_sip_send(stx->ls, stx->log, &stx->last, &stx->client,
+                            stx->client_len);
 
-    } else if (tx->method == NGX_SIP_INVITE) {
+    } else if (stx->method == NGX_SIP_INVITE) {
         ngx_str_set(&reason, "Trying");
         ngx_stream_sip_respond(s, ctx, 100, &reason, NULL);
     }
@@ -261,47 +469,173 @@ ngx_stream_sip_proxy_retransmission(ngx_stream_session_t *s,
 
 
 /*
- * Where a request goes: for an initial request the sip_pass target, in a
- * dialog the next Route after ours or else the Request-URI (RFC 3261
- * 16.4, 16.5).  Hosts must be IP addresses: DNS comes with the resolver.
+ * sip_pass: an upstream (named, or made of "host:port" at configuration
+ * time), or, with variables, whatever they give: the name of an
+ * upstream {} block or an address.  NGX_DECLINED: no sip_pass here.
  */
 
 static ngx_int_t
-ngx_stream_sip_proxy_next_hop(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_sip_forward_t *f, ngx_sockaddr_t *sa,
+ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
+    ngx_stream_upstream_srv_conf_t **uscf, ngx_sockaddr_t *sa,
     socklen_t *socklen)
 {
-    u_char                     *p, *end;
-    ngx_int_t                   rc;
-    ngx_uint_t                  i, n;
-    ngx_sip_msg_t              *m;
-    ngx_sip_addr_t              addr;
-    ngx_sip_header_t           *h;
-    ngx_stream_sip_srv_conf_t  *sscf;
+    ngx_str_t                         value, host;
+    ngx_uint_t                        i, port;
+    ngx_stream_sip_srv_conf_t        *sscf;
+    ngx_stream_upstream_srv_conf_t  **uscfp;
+    ngx_stream_upstream_main_conf_t  *umcf;
 
-    m = &ctx->msg;
+    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
 
-    if (f->ruri.len) {
-        if (ngx_sip_parse_uri(f->ruri.data, f->ruri.data + f->ruri.len,
-                              &addr.uri)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen);
-    }
-
-    if (!f->pop_route) {
-        sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
-
-        *socklen = sscf->pass_socklen;
-        ngx_memcpy(sa, &sscf->pass_sockaddr, *socklen);
-
+    if (sscf->pass_upstream) {
+        *uscf = sscf->pass_upstream;
         return NGX_OK;
     }
 
-    /* the second Route value, if any */
+    if (sscf->pass_value == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_stream_complex_value(s, sscf->pass_value, &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (value.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_stream_sip_pass_url(&value, &host, &port) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "SIP proxy: sip_pass \"%V\" is not a UDP target",
+                      &value);
+        return NGX_ERROR;
+    }
+
+    umcf = ngx_stream_get_module_main_conf(s, ngx_stream_upstream_module);
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+
+        if ((uscfp[i]->flags & NGX_STREAM_UPSTREAM_CREATE)
+            && port == 0
+            && uscfp[i]->host.len == host.len
+            && ngx_strncasecmp(uscfp[i]->host.data, host.data, host.len)
+               == 0)
+        {
+            *uscf = uscfp[i];
+            return NGX_OK;
+        }
+    }
+
+    if (ngx_stream_sip_host_sockaddr(&host, port ? port : 5060, sa, socklen)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "SIP proxy: sip_pass \"%V\" is neither an upstream "
+                      "nor an IP address", &value);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * "host[:port]", "sip:host[:port][;params]": host and port (0 when none);
+ * NGX_ERROR for sips: and for transports other than UDP.
+ */
+
+ngx_int_t
+ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host, ngx_uint_t *port)
+{
+    u_char     *p, *end, *colon;
+    ngx_str_t   params, value;
+    ngx_int_t   n;
+
+    p = url->data;
+    end = p + url->len;
+
+    if (end - p > 5 && ngx_strncasecmp(p, (u_char *) "sips:", 5) == 0) {
+        return NGX_ERROR;
+    }
+
+    if (end - p > 4 && ngx_strncasecmp(p, (u_char *) "sip:", 4) == 0) {
+        p += 4;
+    }
+
+    params.data = ngx_strlchr(p, end, ';');
+
+    if (params.data) {
+        params.len = end - params.data;
+        end = params.data;
+
+        if (ngx_sip_uri_param(&params, "transport", &value) == NGX_OK
+            && (value.len != 3
+                || ngx_strncasecmp(value.data, (u_char *) "udp", 3) != 0))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (p == end) {
+        return NGX_ERROR;
+    }
+
+    host->data = p;
+    *port = 0;
+
+    if (*p == '[') {
+        colon = ngx_strlchr(p, end, ']');
+
+        if (colon == NULL) {
+            return NGX_ERROR;
+        }
+
+        colon++;
+
+        if (colon < end && *colon != ':') {
+            return NGX_ERROR;
+        }
+
+    } else {
+        colon = ngx_strlchr(p, end, ':');
+
+        if (colon == NULL) {
+            colon = end;
+        }
+    }
+
+    host->len = colon - p;
+
+    if (colon < end) {
+        n = ngx_atoi(colon + 1, end - colon - 1);
+
+        if (n < 1 || n > 65535) {
+            return NGX_ERROR;
+        }
+
+        *port = n;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * In a dialog: the next Route after ours, or else the Request-URI
+ * (RFC 3261 16.4, 16.5).  Hosts must be IP addresses: DNS comes with
+ * the resolver.
+ */
+
+static ngx_int_t
+ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_sockaddr_t *sa,
+    socklen_t *socklen)
+{
+    u_char            *p, *end;
+    ngx_int_t          rc;
+    ngx_uint_t         i, n;
+    ngx_sip_addr_t     addr;
+    ngx_sip_header_t  *h;
 
     n = 0;
 
@@ -339,6 +673,35 @@ ngx_stream_sip_proxy_next_hop(ngx_stream_session_t *s,
     }
 
     return ngx_stream_sip_uri_sockaddr(&m->ruri, sa, socklen);
+}
+
+
+/* a registered contact: through its Path if it came with one (RFC 3327) */
+
+static ngx_int_t
+ngx_stream_sip_target_hop(ngx_stream_sip_target_t *t, ngx_sockaddr_t *sa,
+    socklen_t *socklen)
+{
+    u_char          *p;
+    ngx_sip_addr_t   addr;
+
+    if (t->path.len) {
+        p = t->path.data;
+
+        if (ngx_sip_parse_addr(&p, p + t->path.len, &addr, 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen);
+    }
+
+    if (ngx_sip_parse_uri(t->uri.data, t->uri.data + t->uri.len, &addr.uri)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen);
 }
 
 
@@ -434,306 +797,817 @@ ngx_stream_sip_proxy_route_token(ngx_str_t *call_id, u_char *buf)
 
 
 static ngx_int_t
-ngx_stream_sip_proxy_our_route(ngx_stream_session_t *s, ngx_sip_msg_t *m)
+ngx_stream_sip_proxy_local_address(ngx_stream_session_t *s,
+    ngx_pool_t *pool, ngx_str_t *addr)
 {
-    u_char            *p, *end, token[16];
-    ngx_str_t          value;
-    ngx_sip_addr_t     addr;
-    ngx_sip_header_t  *h;
+    ngx_connection_t  *c;
 
-    h = m->hdr[NGX_SIP_HDR_ROUTE];
+    c = s->connection;
 
-    if (h == NULL) {
-        return 0;
+    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    p = h->value.data;
-    end = p + h->value.len;
-
-    if (ngx_sip_parse_addr(&p, end, &addr, 1) != NGX_OK
-        || ngx_sip_uri_param(&addr.uri.params, "nsip", &value) != NGX_OK
-        || value.len != 16)
-    {
-        return 0;
+    addr->data = ngx_pnalloc(pool, NGX_SOCKADDR_STRLEN);
+    if (addr->data == NULL) {
+        return NGX_ERROR;
     }
 
-    ngx_stream_sip_proxy_route_token(&m->call_id, token);
+    addr->len = ngx_sock_ntop(c->local_sockaddr, c->local_socklen,
+                              addr->data, NGX_SOCKADDR_STRLEN, 1);
 
-    return ngx_memcmp(token, value.data, 16) == 0;
+    return NGX_OK;
 }
 
 
+/* an ACK of a 2xx: our Via on it, sent, forgotten */
+
 static ngx_int_t
-ngx_stream_sip_proxy_forward(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_sip_forward_t *f, ngx_sockaddr_t *sa,
-    socklen_t socklen, ngx_uint_t stateful)
+ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_sockaddr_t *sa, socklen_t socklen)
 {
-    u_char                     *p, *via, *rr, addr[NGX_SOCKADDR_STRLEN];
-    u_char                      branch[NGX_SIP_BRANCH_LEN], token[16];
-    size_t                      len, alen;
-    ngx_str_t                   reason;
+    u_char             *p, branch[NGX_SIP_BRANCH_LEN];
+    size_t              len;
+    ngx_str_t           addr, out;
+    ngx_pool_t         *pool;
+    ngx_sip_forward_t   f;
+
+    pool = s->connection->pool;
+
+    if (ngx_stream_sip_proxy_local_address(s, pool, &addr) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&f, sizeof(ngx_sip_forward_t));
+    f.pop_route = 1;
+
+    ngx_stream_sip_tx_counter++;
+    len = ngx_sip_branch_make(branch, &ctx->msg,
+                              (ngx_stream_sip_tx_counter << 8) | ngx_worker,
+                              ngx_stream_sip_key);
+
+    f.via.data = ngx_pnalloc(pool, sizeof("SIP/2.0/UDP ;branch=;rport")
+                                   + addr.len + len);
+    if (f.via.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/UDP %V;branch=%*s;rport",
+                            &addr, len, branch)
+                - f.via.data;
+
+    p = ngx_pnalloc(pool, ngx_sip_forward_size(&ctx->msg, &f));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out.data = p;
+    out.len = ngx_sip_forward_request(p, &ctx->msg, &f) - p;
+
+    ngx_stream_sip_send(s->connection->listening, s->connection->log, &out,
+                        sa, socklen);
+
+    return NGX_OK;
+}
+
+
+static ngx_stream_sip_stx_t *
+ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
+    ngx_array_t *targets)
+{
+    u_char                     *rr, token[16];
     ngx_pool_t                 *pool;
     ngx_sip_msg_t              *m;
     ngx_connection_t           *c;
-    ngx_stream_sip_tx_t        *tx;
+    ngx_stream_sip_stx_t       *stx;
     ngx_stream_sip_srv_conf_t  *sscf;
 
     c = s->connection;
     m = &ctx->msg;
     sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
 
-    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    alen = ngx_sock_ntop(c->local_sockaddr, c->local_socklen, addr,
-                         NGX_SOCKADDR_STRLEN, 1);
-
-    pool = ngx_create_pool(1024, ngx_cycle->log);
+    pool = ngx_create_pool(2048, ngx_cycle->log);
     if (pool == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    tx = ngx_pcalloc(pool, sizeof(ngx_stream_sip_tx_t));
-    via = ngx_pnalloc(pool, sizeof("SIP/2.0/UDP ;branch=;rport")
-                            + alen + NGX_SIP_BRANCH_LEN);
-    rr = ngx_pnalloc(pool, sizeof("<sip:;lr;nsip=>") + alen + 16);
+    stx = ngx_pcalloc(pool, sizeof(ngx_stream_sip_stx_t));
+    if (stx == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
 
-    if (tx == NULL || via == NULL || rr == NULL) {
+    stx->pool = pool;
+    stx->log = ngx_cycle->log;
+    stx->ls = c->listening;
+    stx->method = m->method_id;
+    stx->t1 = sscf->t1;
+    stx->t2 = sscf->t2;
+    stx->t4 = sscf->t4;
+    stx->timer_c = sscf->invite_timeout;
+
+    stx->retransmit.handler = ngx_stream_sip_stx_retransmit;
+    stx->retransmit.data = stx;
+    stx->retransmit.log = stx->log;
+    stx->retransmit.cancelable = 1;
+
+    stx->timeout.handler = ngx_stream_sip_stx_timeout;
+    stx->timeout.data = stx;
+    stx->timeout.log = stx->log;
+    stx->timeout.cancelable = 1;
+
+    if (ngx_stream_sip_proxy_local_address(s, pool, &stx->via_host)
+        != NGX_OK)
+    {
         goto failed;
     }
 
-    tx->pool = pool;
-    tx->log = ngx_cycle->log;
-    tx->ls = c->listening;
-    tx->method = m->method_id;
-    tx->t2 = sscf->t2;
-    tx->t4 = sscf->t4;
-    tx->timer_c = sscf->invite_timeout;
+    stx->orig.len = m->end - m->start;
+    stx->orig.data = ngx_pnalloc(pool, stx->orig.len);
+    stx->their.len = m->via.branch.len;
+    stx->their.data = ngx_pnalloc(pool, m->via.branch.len + 1);
 
-    ngx_stream_sip_tx_counter++;
+    if (stx->orig.data == NULL || stx->their.data == NULL) {
+        goto failed;
+    }
 
-    len = ngx_sip_branch_make(branch, m,
-                              (ngx_stream_sip_tx_counter << 8) | ngx_worker,
-                              ngx_stream_sip_key);
-
-    f->via.data = via;
-    f->via.len = ngx_sprintf(via, "SIP/2.0/UDP %*s;branch=%*s;rport",
-                             alen, addr, len, branch) - via;
+    ngx_memcpy(stx->orig.data, m->start, stx->orig.len);
+    ngx_memcpy(stx->their.data, m->via.branch.data, m->via.branch.len);
 
     if (sscf->record_route && m->method_id != NGX_SIP_ACK
         && (m->to.tag.len == 0 || m->method_id == NGX_SIP_INVITE))
     {
+        rr = ngx_pnalloc(pool, sizeof("<sip:;lr;nsip=>")
+                               + stx->via_host.len + 16);
+        if (rr == NULL) {
+            goto failed;
+        }
+
         ngx_stream_sip_proxy_route_token(&m->call_id, token);
 
-        f->record_route.data = rr;
-        f->record_route.len = ngx_sprintf(rr, "<sip:%*s;lr;nsip=%*s>",
-                                          alen, addr, (size_t) 16, token)
-                              - rr;
+        stx->record_route.data = rr;
+        stx->record_route.len = ngx_sprintf(rr, "<sip:%V;lr;nsip=%*s>",
+                                            &stx->via_host, (size_t) 16,
+                                            token)
+                                - rr;
     }
 
-    len = ngx_sip_forward_size(m, f);
+    if (targets && targets->nelts) {
+        stx->ntargets = targets->nelts;
+        stx->targets = ngx_palloc(pool, targets->nelts
+                                        * sizeof(ngx_stream_sip_target_t));
+        if (stx->targets == NULL) {
+            goto failed;
+        }
 
-    p = ngx_pnalloc(pool, len);
-    if (p == NULL) {
-        goto failed;
+        ngx_memcpy(stx->targets, targets->elts,
+                   targets->nelts * sizeof(ngx_stream_sip_target_t));
     }
-
-    tx->sent.data = p;
-    tx->sent.len = ngx_sip_forward_request(p, m, f) - p;
-
-    ngx_memcpy(&tx->peer, sa, socklen);
-    tx->peer_len = socklen;
-
-    ngx_stream_sip_tx_send(tx, &tx->sent, &tx->peer, tx->peer_len);
-
-    if (!stateful) {
-        ngx_destroy_pool(pool);
-        return NGX_OK;
-    }
-
-    /* keep what the transaction needs: the request, the way back */
-
-    tx->orig.data = ngx_pnalloc(pool, m->end - m->start);
-    tx->branch.data = ngx_pnalloc(pool, NGX_SIP_BRANCH_LEN);
-    tx->their.data = ngx_pnalloc(pool, m->via.branch.len + 1);
-
-    if (tx->orig.data == NULL || tx->branch.data == NULL
-        || tx->their.data == NULL)
-    {
-        goto failed;
-    }
-
-    tx->orig.len = m->end - m->start;
-    ngx_memcpy(tx->orig.data, m->start, tx->orig.len);
-
-    tx->branch.len = NGX_SIP_BRANCH_LEN;
-    ngx_memcpy(tx->branch.data, branch, NGX_SIP_BRANCH_LEN);
-
-    tx->their.len = m->via.branch.len;
-    ngx_memcpy(tx->their.data, m->via.branch.data, m->via.branch.len);
 
     /* where answers go: as for our own (RFC 3261 18.2.2, RFC 3581) */
 
-    ngx_memcpy(&tx->client, c->sockaddr, c->socklen);
-    tx->client_len = c->socklen;
+    ngx_memcpy(&stx->client, c->sockaddr, c->socklen);
+    stx->client_len = c->socklen;
 
     if (!m->via.has_rport && m->via.text.len) {
-        ngx_inet_set_port(&tx->client.sockaddr,
+        ngx_inet_set_port(&stx->client.sockaddr,
                           m->via.port ? m->via.port : 5060);
     }
 
-    tx->node.key = ngx_crc32_short(tx->branch.data, tx->branch.len);
-    tx->snode.key = ngx_crc32_short(tx->their.data, tx->their.len);
-
-    ngx_rbtree_insert(&ngx_stream_sip_tx_tree, &tx->node);
-    ngx_rbtree_insert(&ngx_stream_sip_stx_tree, &tx->snode);
-    tx->in_tree = 1;
-
-    tx->retransmit.handler = ngx_stream_sip_tx_retransmit;
-    tx->retransmit.data = tx;
-    tx->retransmit.log = tx->log;
-    tx->retransmit.cancelable = 1;
-
-    tx->timeout.handler = ngx_stream_sip_tx_timeout;
-    tx->timeout.data = tx;
-    tx->timeout.log = tx->log;
-    tx->timeout.cancelable = 1;
-
-    tx->interval = sscf->t1;
-
-    ngx_add_timer(&tx->retransmit, tx->interval);
-    ngx_add_timer(&tx->timeout, 64 * sscf->t1);
-
-    if (m->method_id == NGX_SIP_INVITE) {
-
-        /* RFC 3261 16.2: at once, so the caller stops retransmitting */
-
-        ngx_str_set(&reason, "Trying");
-        ngx_stream_sip_respond(s, ctx, 100, &reason, NULL);
+    if (stx->their.len) {
+        stx->node.key = ngx_crc32_short(stx->their.data, stx->their.len);
+        ngx_rbtree_insert(&ngx_stream_sip_stx_tree, &stx->node);
+        stx->in_tree = 1;
     }
 
-    return NGX_OK;
+    return stx;
 
 failed:
 
     ngx_destroy_pool(pool);
 
-    return NGX_ERROR;
+    return NULL;
 }
 
 
-static void
-ngx_stream_sip_tx_send(ngx_stream_sip_tx_t *tx, ngx_str_t *msg,
-    ngx_sockaddr_t *sa, socklen_t socklen)
+/*
+ * The peer API of the upstream, set up as for a proxy_pass session, but
+ * with the transaction's pool: the state must outlive the datagram's
+ * session, as the transaction does.
+ */
+
+static ngx_int_t
+ngx_stream_sip_stx_upstream(ngx_stream_session_t *s,
+    ngx_stream_sip_stx_t *stx, ngx_stream_upstream_srv_conf_t *uscf)
 {
-    ssize_t  n;
+    ngx_int_t               rc;
+    ngx_pool_t             *pool;
+    ngx_stream_upstream_t  *u;
 
-    n = sendto(tx->ls->fd, msg->data, msg->len, 0, &sa->sockaddr, socklen);
-
-    if (n != (ssize_t) msg->len) {
-        ngx_log_error(NGX_LOG_INFO, tx->log, ngx_socket_errno,
-                      "SIP proxy: sendto() failed");
+    u = ngx_pcalloc(stx->pool, sizeof(ngx_stream_upstream_t));
+    if (u == NULL) {
+        return NGX_ERROR;
     }
+
+    u->upstream = uscf;
+    u->peer.log = stx->log;
+    u->peer.log_error = NGX_ERROR_ERR;
+
+    pool = s->connection->pool;
+    s->connection->pool = stx->pool;
+    s->upstream = u;
+
+    rc = uscf->peer.init(s, uscf);
+
+    s->upstream = NULL;
+    s->connection->pool = pool;
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    stx->upstream = u;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The next destinations: the next peer of the upstream, or the next q
+ * group of contacts.  NGX_DECLINED: nothing (more) to try.
+ */
+
+static ngx_int_t
+ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
+{
+    socklen_t                 socklen;
+    ngx_int_t                 rc;
+    ngx_uint_t                q, started;
+    ngx_sockaddr_t            sa;
+    ngx_peer_connection_t    *pc;
+    ngx_stream_sip_target_t  *t;
+
+    if (stx->upstream) {
+        pc = &stx->upstream->peer;
+
+        if (stx->tried && pc->tries == 0) {
+            return NGX_DECLINED;
+        }
+
+        rc = pc->get(pc, pc->data);
+
+        if (rc != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        stx->tried++;
+
+        ngx_memcpy(&sa, pc->sockaddr, pc->socklen);
+
+        rc = ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa,
+                                         pc->socklen);
+        if (rc != NGX_OK) {
+            pc->free(pc, pc->data, 0);
+            return rc;
+        }
+
+        stx->branches->upstream = 1;
+
+        return NGX_OK;
+    }
+
+    /* parallel within the best q left, serial between q values */
+
+    started = 0;
+
+    while (stx->ntargets && !started) {
+        q = stx->targets[0].q;
+
+        while (stx->ntargets && stx->targets[0].q == q) {
+            t = &stx->targets[0];
+
+            if (ngx_stream_sip_target_hop(t, &sa, &socklen) != NGX_OK) {
+                ngx_log_error(NGX_LOG_INFO, stx->log, 0,
+                              "SIP proxy: contact \"%V\" is not reachable "
+                              "over UDP by address", &t->uri);
+
+            } else if (ngx_stream_sip_branch_start(stx, m, &t->uri,
+                                                   &t->path, &sa, socklen)
+                       == NGX_OK)
+            {
+                started++;
+            }
+
+            stx->targets++;
+            stx->ntargets--;
+        }
+    }
+
+    return started ? NGX_OK : NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
+    ngx_str_t *ruri, ngx_str_t *route, ngx_sockaddr_t *sa, socklen_t socklen)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_sip_forward_t         f;
+    ngx_stream_sip_branch_t  *b;
+
+    b = ngx_pcalloc(stx->pool, sizeof(ngx_stream_sip_branch_t));
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->stx = stx;
+
+    ngx_stream_sip_tx_counter++;
+
+    b->branch.data = b->id;
+    b->branch.len = ngx_sip_branch_make(b->id, m,
+                                        (ngx_stream_sip_tx_counter << 8)
+                                        | ngx_worker,
+                                        ngx_stream_sip_key);
+
+    ngx_memzero(&f, sizeof(ngx_sip_forward_t));
+
+    f.pop_route = stx->pop_route;
+    f.record_route = stx->record_route;
+
+    if (ruri) {
+
+        /* RFC 3261 16.5: the Request-URI becomes the contact */
+        f.ruri = *ruri;
+    }
+
+    if (route) {
+        f.route = *route;
+    }
+
+    f.via.data = ngx_pnalloc(stx->pool, sizeof("SIP/2.0/UDP ;branch=;rport")
+                                        + stx->via_host.len
+                                        + b->branch.len);
+    if (f.via.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/UDP %V;branch=%V;rport",
+                            &stx->via_host, &b->branch)
+                - f.via.data;
+
+    len = ngx_sip_forward_size(m, &f);
+
+    p = ngx_pnalloc(stx->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->sent.data = p;
+    b->sent.len = ngx_sip_forward_request(p, m, &f) - p;
+
+    ngx_memcpy(&b->peer, sa, socklen);
+    b->peer_len = socklen;
+
+    b->retransmit.handler = ngx_stream_sip_branch_retransmit;
+    b->retransmit.data = b;
+    b->retransmit.log = stx->log;
+    b->retransmit.cancelable = 1;
+
+    b->timeout.handler = ngx_stream_sip_branch_timeout;
+    b->timeout.data = b;
+    b->timeout.log = stx->log;
+    b->timeout.cancelable = 1;
+
+    b->node.key = ngx_crc32_short(b->branch.data, b->branch.len);
+    ngx_rbtree_insert(&ngx_stream_sip_branch_tree, &b->node);
+
+    b->next = stx->branches;
+    stx->branches = b;
+    stx->nbranches++;
+    stx->active++;
+
+    ngx_stream_sip_send(stx->ls, stx->log, &b->sent, &b->peer, b->peer_len);
+
+    b->interval = stx->t1;
+
+    ngx_add_timer(&b->retransmit, b->interval);
+    ngx_add_timer(&b->timeout, 64 * stx->t1);
+
+    return NGX_OK;
 }
 
 
 /* timers A and E (RFC 3261 17.1.1.2, 17.1.2.2) */
 
 static void
-ngx_stream_sip_tx_retransmit(ngx_event_t *ev)
+ngx_stream_sip_branch_retransmit(ngx_event_t *ev)
 {
-    ngx_stream_sip_tx_t  *tx = ev->data;
+    ngx_stream_sip_branch_t  *b = ev->data;
 
-    if (tx->completed) {
+    if (b->completed) {
         return;
     }
 
-    ngx_stream_sip_tx_send(tx, &tx->sent, &tx->peer, tx->peer_len);
+    ngx_stream_sip_send(b->stx->ls, b->stx->log, &b->sent, &b->peer,
+                        b->peer_len);
 
-    tx->interval *= 2;
+    b->interval *= 2;
 
-    if (tx->method != NGX_SIP_INVITE && tx->interval > tx->t2) {
-        tx->interval = tx->t2;
+    if (b->stx->method != NGX_SIP_INVITE && b->interval > b->stx->t2) {
+        b->interval = b->stx->t2;
     }
 
-    ngx_add_timer(ev, tx->interval);
+    ngx_add_timer(ev, b->interval);
 }
 
 
-/* timers B and F: nobody answered; timers D and K: the end */
+/* timers B and F: nobody answered; Timer C: nobody picked up */
 
 static void
-ngx_stream_sip_tx_timeout(ngx_event_t *ev)
+ngx_stream_sip_branch_timeout(ngx_event_t *ev)
 {
-    ngx_stream_sip_tx_t  *tx = ev->data;
+    ngx_stream_sip_branch_t  *b = ev->data;
 
-    if (!tx->completed && tx->method == NGX_SIP_INVITE
-        && tx->status >= 100)
-    {
+    if (b->completed) {
+        return;
+    }
+
+    if (b->stx->method == NGX_SIP_INVITE && b->status >= 100) {
+
         /*
          * Timer C (RFC 3261 16.6 step 11, 16.8): ringing too long.  The
-         * branch is cancelled, the caller gets 408 now, and the
-         * transaction stays for the 487 to be acknowledged.
+         * branch is cancelled and counts as a 408; it stays for the 487
+         * to be acknowledged.
          */
 
-        ngx_log_error(NGX_LOG_INFO, tx->log, 0,
+        ngx_log_error(NGX_LOG_INFO, b->stx->log, 0,
                       "SIP proxy: no final answer to INVITE in time");
 
-        ngx_stream_sip_proxy_cancel(tx);
-        (void) ngx_stream_sip_answer_tx(tx, 408, "Request Timeout");
+        ngx_stream_sip_branch_cancel(b);
 
-        tx->completed = 1;
-        tx->status = 408;
+    } else {
+        ngx_log_error(NGX_LOG_INFO, b->stx->log, 0,
+                      "SIP proxy: no answer from the next hop");
+    }
 
-        ngx_add_timer(&tx->timeout, 32000);
+    ngx_stream_sip_branch_done(b, 408, NULL);
+}
+
+
+/*
+ * A branch has its final answer ("answer" is it, as it goes to the
+ * caller; NULL for a timeout of ours).  The caller learns of it now if it
+ * is a 2xx; else it may be the best so far, and once no branch is left
+ * the next destinations are tried or the best answer goes back.
+ */
+
+static void
+ngx_stream_sip_branch_done(ngx_stream_sip_branch_t *b, ngx_uint_t status,
+    ngx_str_t *answer)
+{
+    ngx_peer_connection_t    *pc;
+    ngx_stream_sip_stx_t     *stx;
+    ngx_stream_sip_branch_t  *o;
+
+    stx = b->stx;
+
+    b->completed = 1;
+    b->status = status;
+    stx->active--;
+
+    if (b->retransmit.timer_set) {
+        ngx_del_timer(&b->retransmit);
+    }
+
+    if (b->timeout.timer_set) {
+        ngx_del_timer(&b->timeout);
+    }
+
+    if (b->upstream) {
+        b->upstream = 0;
+        pc = &stx->upstream->peer;
+
+        /* nginx's max_fails accounting: no answer, or "go elsewhere" */
+
+        pc->free(pc, pc->data,
+                 (status == 408 && answer == NULL) || status == 503
+                 ? NGX_PEER_FAILED : 0);
+    }
+
+    if (status < 300) {
+
+        /* 2xx: to the caller at once, each of them (16.7 step 5) */
+
+        if (!stx->completed || stx->method == NGX_SIP_INVITE) {
+            ngx_stream_sip_send(stx->ls, stx->log, answer, &stx->client,
+                                stx->client_len);
+        }
+
+        if (!stx->completed) {
+            if (stx->method != NGX_SIP_INVITE) {
+                stx->last.data = ngx_pnalloc(stx->pool, answer->len);
+
+                if (stx->last.data) {
+                    stx->last.len = answer->len;
+                    ngx_memcpy(stx->last.data, answer->data, answer->len);
+                }
+            }
+
+            stx->completed = 1;
+
+            if (stx->method == NGX_SIP_INVITE) {
+                for (o = stx->branches; o; o = o->next) {
+                    ngx_stream_sip_branch_cancel(o);
+                }
+            }
+
+            ngx_stream_sip_stx_complete(stx, status);
+        }
+
         return;
     }
 
-    if (!tx->completed && tx->status < 200) {
-        ngx_log_error(NGX_LOG_INFO, tx->log, 0,
-                      "SIP proxy: no final answer from the next hop");
-
-        (void) ngx_stream_sip_answer_tx(tx, 408, "Request Timeout");
+    if (stx->completed) {
+        return;
     }
 
-    ngx_stream_sip_tx_free(tx);
+    if (ngx_stream_sip_better(status, stx->best_status)) {
+        stx->best_status = status;
+        stx->best.len = 0;
+
+        if (answer) {
+            stx->best.data = ngx_pnalloc(stx->pool, answer->len);
+
+            if (stx->best.data) {
+                stx->best.len = answer->len;
+                ngx_memcpy(stx->best.data, answer->data, answer->len);
+            }
+        }
+    }
+
+    if (status >= 600) {
+
+        /* a 6xx ends the search (16.7 step 5) */
+
+        stx->stop = 1;
+
+        if (stx->method == NGX_SIP_INVITE) {
+            for (o = stx->branches; o; o = o->next) {
+                ngx_stream_sip_branch_cancel(o);
+            }
+        }
+    }
+
+    if (stx->active == 0) {
+        ngx_stream_sip_stx_advance(stx);
+    }
+}
+
+
+/* all branches answered, none with a 2xx: more to try, or the end */
+
+static void
+ngx_stream_sip_stx_advance(ngx_stream_sip_stx_t *stx)
+{
+    ngx_int_t       rc;
+    ngx_sip_msg_t   m;
+
+    if (!stx->stop && !stx->cancelled
+        && (stx->ntargets
+            || (stx->upstream && stx->upstream->peer.tries
+                && (stx->best_status == 408 || stx->best_status == 503))))
+    {
+        if (ngx_stream_sip_reparse(&stx->orig, &m) == NGX_OK) {
+
+            /* a new branch must not carry the old one's best answer */
+
+            if (stx->upstream) {
+                stx->best_status = 0;
+                stx->best.len = 0;
+            }
+
+            rc = ngx_stream_sip_stx_next(stx, &m);
+
+            if (rc == NGX_OK) {
+                return;
+            }
+
+            if (stx->upstream && stx->best_status == 0) {
+                stx->best_status = 503;
+            }
+        }
+    }
+
+    ngx_stream_sip_stx_final(stx);
 }
 
 
 static void
-ngx_stream_sip_tx_free(ngx_stream_sip_tx_t *tx)
+ngx_stream_sip_stx_final(ngx_stream_sip_stx_t *stx)
 {
-    if (tx->in_tree) {
-        ngx_rbtree_delete(&ngx_stream_sip_tx_tree, &tx->node);
-        ngx_rbtree_delete(&ngx_stream_sip_stx_tree, &tx->snode);
-        tx->in_tree = 0;
+    ngx_uint_t  status;
+
+    status = stx->best_status;
+
+    stx->completed = 1;
+
+    if (status == 503 && stx->upstream && stx->tried > 1) {
+        (void) ngx_stream_sip_stx_answer(stx, 503,
+                                         "No Upstream Peer Answered");
+
+    } else if (status == 503) {
+
+        /* a 503 is about the next hop, not about us (16.7 step 6) */
+
+        (void) ngx_stream_sip_stx_answer(stx, 500, "Next Hop Unavailable");
+
+    } else if (stx->best.len) {
+        stx->last = stx->best;
+        ngx_stream_sip_send(stx->ls, stx->log, &stx->last, &stx->client,
+                            stx->client_len);
+
+    } else if (status == 408 && stx->upstream && stx->tried > 1) {
+        (void) ngx_stream_sip_stx_answer(stx, 503,
+                                         "No Upstream Peer Answered");
+
+    } else if (status == 408) {
+        (void) ngx_stream_sip_stx_answer(stx, 408, "Request Timeout");
+
+    } else if (status == 0 && stx->cancelled) {
+        (void) ngx_stream_sip_stx_answer(stx, 487, "Request Terminated");
+
+    } else {
+        (void) ngx_stream_sip_stx_answer(stx, 500, "No Final Answer");
     }
 
-    if (tx->retransmit.timer_set) {
-        ngx_del_timer(&tx->retransmit);
+    ngx_stream_sip_stx_complete(stx, status);
+}
+
+
+/*
+ * The caller has its final answer.  A non-2xx to an INVITE is sent
+ * again until the ACK (timers G and H); the transaction stays for the
+ * caller's retransmissions and for late answers of other branches.
+ */
+
+static void
+ngx_stream_sip_stx_complete(ngx_stream_sip_stx_t *stx, ngx_uint_t status)
+{
+    ngx_msec_t  linger;
+
+    if (stx->method == NGX_SIP_INVITE) {
+
+        if (status >= 300 && stx->last.len) {
+            stx->interval = stx->t1;
+            ngx_add_timer(&stx->retransmit, stx->interval);
+        }
+
+        linger = (status < 300 && stx->nbranches == 1) ? 0 : 64 * stx->t1;
+
+    } else {
+        linger = stx->t4;
     }
 
-    if (tx->timeout.timer_set) {
-        ngx_del_timer(&tx->timeout);
+    ngx_add_timer(&stx->timeout, linger);
+}
+
+
+static void
+ngx_stream_sip_stx_retransmit(ngx_event_t *ev)
+{
+    ngx_stream_sip_stx_t  *stx = ev->data;
+
+    if (stx->acked || stx->last.len == 0) {
+        return;
     }
 
-    ngx_destroy_pool(tx->pool);
+    ngx_stream_sip_send(stx->ls, stx->log, &stx->last, &stx->client,
+                        stx->client_len);
+
+    stx->interval *= 2;
+
+    if (stx->interval > stx->t2) {
+        stx->interval = stx->t2;
+    }
+
+    ngx_add_timer(ev, stx->interval);
+}
+
+
+static void
+ngx_stream_sip_stx_timeout(ngx_event_t *ev)
+{
+    ngx_stream_sip_stx_t  *stx = ev->data;
+
+    if (stx->active) {
+
+        /* cancelled branches still wait for their 487 */
+
+        ngx_add_timer(ev, 1000);
+        return;
+    }
+
+    ngx_stream_sip_stx_free(stx);
+}
+
+
+static void
+ngx_stream_sip_stx_free(ngx_stream_sip_stx_t *stx)
+{
+    ngx_peer_connection_t    *pc;
+    ngx_stream_sip_branch_t  *b;
+
+    for (b = stx->branches; b; b = b->next) {
+        ngx_rbtree_delete(&ngx_stream_sip_branch_tree, &b->node);
+
+        if (b->retransmit.timer_set) {
+            ngx_del_timer(&b->retransmit);
+        }
+
+        if (b->timeout.timer_set) {
+            ngx_del_timer(&b->timeout);
+        }
+
+        if (b->upstream) {
+            pc = &stx->upstream->peer;
+            pc->free(pc, pc->data, 0);
+        }
+    }
+
+    if (stx->in_tree) {
+        ngx_rbtree_delete(&ngx_stream_sip_stx_tree, &stx->node);
+    }
+
+    if (stx->retransmit.timer_set) {
+        ngx_del_timer(&stx->retransmit);
+    }
+
+    if (stx->timeout.timer_set) {
+        ngx_del_timer(&stx->timeout);
+    }
+
+    ngx_destroy_pool(stx->pool);
+}
+
+
+/*
+ * Which final answer the caller gets of several (RFC 3261 16.7 step 6):
+ * a 6xx, else the lowest class, and among 4xx those that the caller can
+ * act upon (credentials, a format, an extension, an address).
+ */
+
+static ngx_uint_t
+ngx_stream_sip_better(ngx_uint_t status, ngx_uint_t best)
+{
+    if (best == 0) {
+        return 1;
+    }
+
+    if (best >= 600) {
+        return 0;
+    }
+
+    if (status >= 600) {
+        return 1;
+    }
+
+    if (status / 100 != best / 100) {
+        return status / 100 < best / 100;
+    }
+
+    if (status / 100 == 4) {
+        switch (best) {
+        case 401: case 407: case 415: case 420: case 484:
+            return 0;
+        }
+
+        switch (status) {
+        case 401: case 407: case 415: case 420: case 484:
+            return 1;
+        }
+
+        /* a timeout of ours is the least telling 4xx */
+
+        return best == 408;
+    }
+
+    return best == 503 && status != 503;
 }
 
 
 /* our own final answer to the caller, built from its request */
 
 static ngx_int_t
-ngx_stream_sip_answer_tx(ngx_stream_sip_tx_t *tx, ngx_uint_t status,
+ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx, ngx_uint_t status,
     char *reason)
 {
     u_char           *p;
-    ngx_str_t         out;
     ngx_sip_msg_t     m;
     ngx_sip_resp_t    r;
 
-    if (ngx_stream_sip_reparse(&tx->orig, &m) != NGX_OK) {
+    if (ngx_stream_sip_reparse(&stx->orig, &m) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -743,32 +1617,47 @@ ngx_stream_sip_answer_tx(ngx_stream_sip_tx_t *tx, ngx_uint_t status,
     r.reason.len = ngx_strlen(reason);
     ngx_str_set(&r.to_tag, "ngxsip0");
 
-    p = ngx_pnalloc(tx->pool, ngx_sip_response_size(&m, &r));
+    p = ngx_pnalloc(stx->pool, ngx_sip_response_size(&m, &r));
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    out.data = p;
-    out.len = ngx_sip_write_response(p, &m, &r) - p;
+    stx->last.data = p;
+    stx->last.len = ngx_sip_write_response(p, &m, &r) - p;
 
-    ngx_stream_sip_tx_send(tx, &out, &tx->client, tx->client_len);
+    ngx_stream_sip_send(stx->ls, stx->log, &stx->last, &stx->client,
+                        stx->client_len);
 
     return NGX_OK;
 }
 
 
+/* RFC 3261 9.1: a CANCEL only after a provisional answer */
+
 static void
-ngx_stream_sip_proxy_cancel(ngx_stream_sip_tx_t *tx)
+ngx_stream_sip_branch_cancel(ngx_stream_sip_branch_t *b)
 {
     u_char         *p;
     ngx_str_t       out;
     ngx_sip_msg_t   m;
 
-    if (ngx_stream_sip_reparse(&tx->sent, &m) != NGX_OK) {
+    if (b->completed || b->cancelled) {
         return;
     }
 
-    p = ngx_pnalloc(tx->pool, ngx_sip_hop_request_size(&m, NULL));
+    if (b->status < 100) {
+        b->cancel_pending = 1;
+        return;
+    }
+
+    b->cancelled = 1;
+    b->cancel_pending = 0;
+
+    if (ngx_stream_sip_reparse(&b->sent, &m) != NGX_OK) {
+        return;
+    }
+
+    p = ngx_pnalloc(b->stx->pool, ngx_sip_hop_request_size(&m, NULL));
     if (p == NULL) {
         return;
     }
@@ -776,7 +1665,46 @@ ngx_stream_sip_proxy_cancel(ngx_stream_sip_tx_t *tx)
     out.data = p;
     out.len = ngx_sip_write_hop_request(p, &m, NULL) - p;
 
-    ngx_stream_sip_tx_send(tx, &out, &tx->peer, tx->peer_len);
+    ngx_stream_sip_send(b->stx->ls, b->stx->log, &out, &b->peer,
+                        b->peer_len);
+}
+
+
+static void
+ngx_stream_sip_branch_ack(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *resp)
+{
+    u_char           *p;
+    ngx_sip_msg_t     inv;
+
+    if (ngx_stream_sip_reparse(&b->sent, &inv) != NGX_OK) {
+        return;
+    }
+
+    p = ngx_pnalloc(b->stx->pool, ngx_sip_hop_request_size(&inv, resp));
+    if (p == NULL) {
+        return;
+    }
+
+    b->ack.data = p;
+    b->ack.len = ngx_sip_write_hop_request(p, &inv, resp) - p;
+
+    ngx_stream_sip_send(b->stx->ls, b->stx->log, &b->ack, &b->peer,
+                        b->peer_len);
+}
+
+
+static void
+ngx_stream_sip_send(ngx_listening_t *ls, ngx_log_t *log, ngx_str_t *msg,
+    ngx_sockaddr_t *sa, socklen_t socklen)
+{
+    ssize_t  n;
+
+    n = sendto(ls->fd, msg->data, msg->len, 0, &sa->sockaddr, socklen);
+
+    if (n != (ssize_t) msg->len) {
+        ngx_log_error(NGX_LOG_INFO, log, ngx_socket_errno,
+                      "SIP proxy: sendto() failed");
+    }
 }
 
 
@@ -785,13 +1713,14 @@ ngx_stream_sip_proxy_cancel(ngx_stream_sip_tx_t *tx)
  * of a node with the key are searched.
  */
 
-static ngx_stream_sip_tx_t *
-ngx_stream_sip_tx_find_in(ngx_rbtree_node_t *node,
+static ngx_rbtree_node_t *
+ngx_stream_sip_tree_find(ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel, uint32_t key, ngx_str_t *branch,
-    ngx_uint_t server, ngx_uint_t method)
+    ngx_uint_t method, ngx_uint_t server)
 {
-    ngx_str_t            *b;
-    ngx_stream_sip_tx_t  *tx;
+    ngx_str_t                *b;
+    ngx_rbtree_node_t        *found;
+    ngx_stream_sip_stx_t     *stx;
 
     while (node != sentinel) {
 
@@ -806,26 +1735,24 @@ ngx_stream_sip_tx_find_in(ngx_rbtree_node_t *node,
         }
 
         if (server) {
-            tx = (ngx_stream_sip_tx_t *)
-                     ((u_char *) node - offsetof(ngx_stream_sip_tx_t, snode));
-            b = &tx->their;
+            stx = (ngx_stream_sip_stx_t *) node;
+            b = &stx->their;
 
         } else {
-            tx = (ngx_stream_sip_tx_t *) node;
-            b = &tx->branch;
+            b = &((ngx_stream_sip_branch_t *) node)->branch;
         }
 
         if (b->len == branch->len
             && ngx_memcmp(b->data, branch->data, b->len) == 0
-            && (!server || tx->method == method))
+            && (!server || stx->method == method))
         {
-            return tx;
+            return node;
         }
 
-        tx = ngx_stream_sip_tx_find_in(node->left, sentinel, key, branch,
-                                       server, method);
-        if (tx) {
-            return tx;
+        found = ngx_stream_sip_tree_find(node->left, sentinel, key, branch,
+                                         method, server);
+        if (found) {
+            return found;
         }
 
         node = node->right;
@@ -835,18 +1762,35 @@ ngx_stream_sip_tx_find_in(ngx_rbtree_node_t *node,
 }
 
 
-static ngx_stream_sip_tx_t *
-ngx_stream_sip_tx_find(ngx_rbtree_t *tree, ngx_str_t *branch,
-    ngx_uint_t server, ngx_uint_t method)
+static ngx_stream_sip_stx_t *
+ngx_stream_sip_stx_find(ngx_str_t *branch, ngx_uint_t method)
 {
     if (!ngx_stream_sip_tx_ready || branch->len == 0) {
         return NULL;
     }
 
-    return ngx_stream_sip_tx_find_in(tree->root, tree->sentinel,
-                                     ngx_crc32_short(branch->data,
-                                                     branch->len),
-                                     branch, server, method);
+    return (ngx_stream_sip_stx_t *)
+               ngx_stream_sip_tree_find(ngx_stream_sip_stx_tree.root,
+                                        ngx_stream_sip_stx_tree.sentinel,
+                                        ngx_crc32_short(branch->data,
+                                                        branch->len),
+                                        branch, method, 1);
+}
+
+
+static ngx_stream_sip_branch_t *
+ngx_stream_sip_branch_find(ngx_str_t *branch)
+{
+    if (!ngx_stream_sip_tx_ready || branch->len == 0) {
+        return NULL;
+    }
+
+    return (ngx_stream_sip_branch_t *)
+               ngx_stream_sip_tree_find(ngx_stream_sip_branch_tree.root,
+                                        ngx_stream_sip_branch_tree.sentinel,
+                                        ngx_crc32_short(branch->data,
+                                                        branch->len),
+                                        branch, 0, 0);
 }
 
 
@@ -860,15 +1804,15 @@ ngx_int_t
 ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx)
 {
-    u_char               *p;
-    uint32_t              loop, salt;
-    socklen_t             socklen;
-    ngx_str_t             out;
-    ngx_uint_t            status;
-    ngx_sip_msg_t        *m, fwd;
-    ngx_sockaddr_t        sa;
-
-    ngx_stream_sip_tx_t  *tx;
+    u_char                   *p;
+    uint32_t                  loop, salt;
+    socklen_t                 socklen;
+    ngx_str_t                 out;
+    ngx_uint_t                status;
+    ngx_sip_msg_t            *m, fwd;
+    ngx_sockaddr_t            sa;
+    ngx_stream_sip_stx_t     *stx;
+    ngx_stream_sip_branch_t  *b;
 
     m = &ctx->msg;
 
@@ -898,14 +1842,13 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
 
     /* a client transaction is its branch and its method (17.1.3) */
 
-    tx = ngx_stream_sip_tx_find(&ngx_stream_sip_tx_tree, &m->via.branch,
-                                0, 0);
+    b = ngx_stream_sip_branch_find(&m->via.branch);
 
-    if (tx && tx->method != m->cseq.method_id) {
+    if (b && b->stx->method != m->cseq.method_id) {
         return NGX_OK;
     }
 
-    if (tx == NULL) {
+    if (b == NULL) {
         if (ngx_stream_sip_reparse(&out, &fwd) != NGX_OK
             || ngx_stream_sip_response_sockaddr(&fwd, &sa, &socklen)
                != NGX_OK)
@@ -915,133 +1858,91 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
             return NGX_OK;
         }
 
-        if (sendto(s->connection->listening->fd, out.data, out.len, 0,
-                   &sa.sockaddr, socklen) != (ssize_t) out.len)
-        {
-            ngx_log_error(NGX_LOG_INFO, s->connection->log, ngx_socket_errno,
-                          "SIP proxy: sendto() failed");
-        }
+        ngx_stream_sip_send(s->connection->listening, s->connection->log,
+                            &out, &sa, socklen);
 
         return NGX_OK;
     }
 
+    stx = b->stx;
     status = m->status;
     ctx->status = status;
 
     if (status < 200) {
 
+        if (b->completed) {
+            return NGX_OK;
+        }
+
         /* a provisional answer stops INVITE retransmissions (17.1.1.2) */
 
-        if (tx->method == NGX_SIP_INVITE && tx->retransmit.timer_set) {
-            ngx_del_timer(&tx->retransmit);
+        if (stx->method == NGX_SIP_INVITE) {
+            if (b->retransmit.timer_set) {
+                ngx_del_timer(&b->retransmit);
+            }
+
+            /* Timer B is over; Timer C runs from every provisional (16.7) */
+
+            if (status > 100 || b->status == 0) {
+                ngx_add_timer(&b->timeout, stx->timer_c);
+            }
+
+        } else {
+            b->interval = stx->t2;
         }
 
-        if (tx->method != NGX_SIP_INVITE) {
-            tx->interval = tx->t2;
+        if (b->status < 100) {
+            b->status = 100;
         }
 
-        if (tx->status < 100) {
-            tx->status = 100;
+        if (b->cancel_pending) {
+            ngx_stream_sip_branch_cancel(b);
         }
 
-        /* Timer B is over; Timer C runs from every provisional (16.7) */
-
-        if (tx->method == NGX_SIP_INVITE && status > 100) {
-            ngx_add_timer(&tx->timeout, tx->timer_c);
-        }
-
-        if (tx->cancel_pending) {
-            tx->cancel_pending = 0;
-            ngx_stream_sip_proxy_cancel(tx);
-        }
-
-        if (status == 100) {
+        if (status == 100 || stx->completed) {
 
             /* 100 is hop by hop: we sent our own (16.7 step 3) */
             return NGX_OK;
         }
 
-        tx->status = status;
+        b->status = status;
 
-        ngx_stream_sip_tx_send(tx, &out, &tx->client, tx->client_len);
+        ngx_stream_sip_send(stx->ls, stx->log, &out, &stx->client,
+                            stx->client_len);
 
         return NGX_OK;
     }
 
-    if (tx->completed) {
+    if (b->completed) {
 
-        /* the final answer again: our ACK was lost (17.1.1.2) */
+        /* a 2xx again goes on; a non-2xx again: our ACK was lost */
 
-        if (tx->ack.len) {
-            ngx_stream_sip_tx_send(tx, &tx->ack, &tx->peer, tx->peer_len);
+        if (status < 300) {
+            ngx_stream_sip_send(stx->ls, stx->log, &out, &stx->client,
+                                stx->client_len);
 
-        } else if (tx->method == NGX_SIP_INVITE && status >= 300) {
+        } else if (stx->method == NGX_SIP_INVITE) {
+            if (b->ack.len) {
+                ngx_stream_sip_send(stx->ls, stx->log, &b->ack, &b->peer,
+                                    b->peer_len);
 
-            /* the 487 after our Timer C CANCEL */
-            ngx_stream_sip_proxy_ack(tx, m);
+            } else {
+
+                /* the 487 after a Timer C CANCEL */
+                ngx_stream_sip_branch_ack(b, m);
+            }
         }
 
         return NGX_OK;
     }
 
-    tx->completed = 1;
-    tx->status = status;
-
-    ngx_stream_sip_tx_send(tx, &out, &tx->client, tx->client_len);
-
-    if (tx->retransmit.timer_set) {
-        ngx_del_timer(&tx->retransmit);
+    if (stx->method == NGX_SIP_INVITE && status >= 300) {
+        ngx_stream_sip_branch_ack(b, m);
     }
 
-    if (tx->method == NGX_SIP_INVITE && status < 300) {
-
-        /* a 2xx ends the INVITE client transaction at once (17.1.1.2) */
-
-        ngx_stream_sip_tx_free(tx);
-        return NGX_OK;
-    }
-
-    /* keep the answer for retransmitted requests */
-
-    tx->last.data = ngx_pnalloc(tx->pool, out.len);
-
-    if (tx->last.data) {
-        tx->last.len = out.len;
-        ngx_memcpy(tx->last.data, out.data, out.len);
-    }
-
-    if (tx->method == NGX_SIP_INVITE) {
-        ngx_stream_sip_proxy_ack(tx, m);
-    }
-
-    /* timers D and K: then the transaction goes */
-
-    ngx_add_timer(&tx->timeout, tx->method == NGX_SIP_INVITE ? 32000
-                                                             : tx->t4);
+    ngx_stream_sip_branch_done(b, status, &out);
 
     return NGX_OK;
-}
-
-
-static void
-ngx_stream_sip_proxy_ack(ngx_stream_sip_tx_t *tx, ngx_sip_msg_t *resp)
-{
-    u_char           *p;
-    ngx_sip_msg_t     inv;
-
-    if (ngx_stream_sip_reparse(&tx->sent, &inv) != NGX_OK) {
-        return;
-    }
-
-    p = ngx_pnalloc(tx->pool, ngx_sip_hop_request_size(&inv, resp));
-    if (p == NULL) {
-        return;
-    }
-
-    tx->ack.data = p;
-    tx->ack.len = ngx_sip_write_hop_request(p, &inv, resp) - p;
-
-    ngx_stream_sip_tx_send(tx, &tx->ack, &tx->peer, tx->peer_len);
 }
 
 

@@ -389,27 +389,38 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
                                                   s->connection->sockaddr))
                  - source_buf;
 
-    h = m->hdr[NGX_SIP_HDR_PATH];
+    /* all Path values as one Route value, to be used as it is */
 
-    if (h) {
-        path = h->value;
+    ngx_str_null(&path);
 
-        if (m->count[NGX_SIP_HDR_PATH] > 1) {
+    if (m->hdr[NGX_SIP_HDR_PATH]) {
+        n = 0;
 
-            /* several Path lines: from the first to the end of the last */
-
-            for (i = m->nheaders; i > 0; i--) {
-                if (m->headers[i - 1].id == NGX_SIP_HDR_PATH) {
-                    break;
-                }
+        for (i = 0; i < m->nheaders; i++) {
+            if (m->headers[i].id == NGX_SIP_HDR_PATH) {
+                n += m->headers[i].value.len + 2;
             }
-
-            path.len = m->headers[i - 1].value.data
-                       + m->headers[i - 1].value.len - path.data;
         }
 
-    } else {
-        ngx_str_null(&path);
+        path.data = ngx_pnalloc(s->connection->pool, n);
+        if (path.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = path.data;
+
+        for (i = 0; i < m->nheaders; i++) {
+            if (m->headers[i].id == NGX_SIP_HDR_PATH) {
+                if (p != path.data) {
+                    *p++ = ','; *p++ = ' ';
+                }
+
+                p = ngx_cpymem(p, m->headers[i].value.data,
+                               m->headers[i].value.len);
+            }
+        }
+
+        path.len = p - path.data;
     }
 
     hash = ngx_crc32_short(aor.data, aor.len);
@@ -1908,15 +1919,18 @@ ngx_stream_sip_registrar_expires(ngx_conf_t *cf, ngx_command_t *cmd,
 
 ngx_int_t
 ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
-    ngx_str_t *contact)
+    ngx_array_t **targets)
 {
-    u_char                               aor_buf[512];
+    u_char                               aor_buf[512], *p;
     time_t                               now;
     uint32_t                             hash;
     ngx_str_t                            aor;
+    ngx_uint_t                           i, j;
+    ngx_array_t                         *a;
     ngx_queue_t                         *q;
-    ngx_stream_sip_aor_t                *a;
-    ngx_stream_sip_binding_t            *b, *best;
+    ngx_stream_sip_aor_t                *r;
+    ngx_stream_sip_target_t             *t, tmp;
+    ngx_stream_sip_binding_t            *b;
     ngx_stream_sip_location_t           *loc;
     ngx_stream_sip_registrar_srv_conf_t *rscf;
 
@@ -1930,50 +1944,74 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
         return NGX_DONE;
     }
 
+    a = ngx_array_create(s->connection->pool, 4,
+                         sizeof(ngx_stream_sip_target_t));
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
     loc = rscf->location;
     now = ngx_time();
     hash = ngx_crc32_short(aor.data, aor.len);
-    best = NULL;
 
     ngx_shmtx_lock(&loc->shpool->mutex);
 
-    a = ngx_stream_sip_aor_lookup(loc, &aor, hash);
+    r = ngx_stream_sip_aor_lookup(loc, &aor, hash);
 
-    if (a) {
-        for (q = ngx_queue_head(&a->bindings);
-             q != ngx_queue_sentinel(&a->bindings);
-             q = ngx_queue_next(q))
-        {
-            b = ngx_queue_data(q, ngx_stream_sip_binding_t, queue);
+    for (q = r ? ngx_queue_head(&r->bindings) : NULL;
+         q && q != ngx_queue_sentinel(&r->bindings);
+         q = ngx_queue_next(q))
+    {
+        b = ngx_queue_data(q, ngx_stream_sip_binding_t, queue);
 
-            if (b->expires <= now) {
-                continue;
-            }
-
-            /* the highest q; of equals the most recently refreshed */
-
-            if (best == NULL || b->q > best->q
-                || (b->q == best->q && b->expires > best->expires))
-            {
-                best = b;
-            }
+        if (b->expires <= now) {
+            continue;
         }
-    }
 
-    if (best) {
-        contact->data = ngx_pnalloc(s->connection->pool, best->contact_len);
+        t = ngx_array_push(a);
+        p = ngx_pnalloc(s->connection->pool, b->contact_len + b->path_len);
 
-        if (contact->data) {
-            contact->len = best->contact_len;
-            ngx_memcpy(contact->data, best->data, best->contact_len);
+        if (t == NULL || p == NULL) {
+            ngx_shmtx_unlock(&loc->shpool->mutex);
+            return NGX_ERROR;
+        }
+
+        t->q = b->q;
+        t->uri.data = p;
+        t->uri.len = b->contact_len;
+        t->path.data = p + b->contact_len;
+        t->path.len = b->path_len;
+
+        ngx_memcpy(p, b->data, b->contact_len);
+        ngx_memcpy(p + b->contact_len,
+                   b->data + b->contact_len + b->call_id_len + b->source_len
+                   + b->instance_len + b->reg_id_len,
+                   b->path_len);
+
+        /* the order of forking: q, and of equals the latest registered */
+
+        for (i = a->nelts - 1; i > 0; i--) {
+            t = a->elts;
+
+            if (t[i - 1].q >= t[i].q) {
+                break;
+            }
+
+            tmp = t[i - 1];
+            t[i - 1] = t[i];
+            t[i] = tmp;
         }
     }
 
     ngx_shmtx_unlock(&loc->shpool->mutex);
 
-    if (best == NULL) {
+    if (a->nelts == 0) {
         return NGX_DONE;
     }
 
-    return contact->data ? NGX_OK : NGX_ERROR;
+    (void) j;
+
+    *targets = a;
+
+    return NGX_OK;
 }

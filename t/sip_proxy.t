@@ -90,14 +90,33 @@ EOF
     sipp_call($t, $sipp, 'uas_cancel', 'uac_timer_c', 10, $t->port(5),
         $uas_port, "$w: Timer C: 408 to the caller, CANCEL to the callee");
 
-    # an upstream that never answers: 100 at once, 408 after timer B
+    # an upstream that never answers: 100 at once, 408 after timer B,
+    # sent again (Timer G) until the caller's ACK
 
     my $u = udp_socket();
+    my $branch = 'z9hG4bK' . int(rand(1e9));
+    my $cid = int(rand(1e9)) . '@timeout';
     udp_send($u, sip_request(method => 'INVITE', uri => 'sip:bob@example.com',
-        via_port => $u->sockport), '127.0.0.1', $t->port(3));
-    my @got = map { parse_sip($_->[0]) } udp_recv($u, 10, 1);
+        via_port => $u->sockport, branch => $branch, call_id => $cid),
+        '127.0.0.1', $t->port(3));
+    my @got;
+    for (1 .. 20) {
+        my ($d) = udp_recv($u, 10) or last;
+        push @got, parse_sip($d->[0]);
+        last if $got[-1] && $got[-1]{code} == 408;
+    }
     is(join(' ', map { $_->{code} } grep { $_ } @got), '100 408',
         "$w: no answer upstream: 100, then 408");
+    my @again = udp_recv($u, 1, 1);
+    ok(@again >= 2, "$w: 408 sent again until ACKed (Timer G)");
+    my ($to) = @{$got[-1]{h}{to} || ['']};
+    udp_send($u, sip_request(method => 'ACK', uri => 'sip:bob@example.com',
+        via_port => $u->sockport, branch => $branch, call_id => $cid,
+        to => '', headers => []) =~ s/^To: .*$/To: $to\r/mr,
+        '127.0.0.1', $t->port(3));
+    udp_recv($u, 0.3, 1);
+    @again = udp_recv($u, 1.5, 1);
+    is(scalar @again, 0, "$w: ACK stops the 408 retransmissions");
 
     # a loop: the server's own address as sip_pass
 
