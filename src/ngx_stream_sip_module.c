@@ -812,6 +812,16 @@ ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
         return;
 
     default:
+
+        if (m->ruri.user.len) {
+
+            /* a user of ours that nothing here knows how to reach */
+
+            ngx_str_set(&reason, "Not Found");
+            ngx_stream_sip_respond(s, ctx, 404, &reason, NULL);
+            return;
+        }
+
         ngx_str_set(&reason, "Method Not Allowed");
         ngx_stream_sip_respond(s, ctx, 405, &reason,
                                &ngx_stream_sip_allow_header);

@@ -45,7 +45,8 @@ udp_send($u, sip_request(uri => 'sip:alice@example.com', call_id => 'v-1',
     headers => [['User-Agent', 'test agent'], ['X-Custom', 'hello']]),
     '127.0.0.1', $port);
 my ($got) = udp_recv($u, 3);
-is(parse_sip($got && $got->[0])->{code}, 405, 'udp MESSAGE answered');
+is(parse_sip($got && $got->[0])->{code}, 404,
+    'udp MESSAGE to an unknown user answered');
 
 my $s = tcp_connect(port => $port);
 stream_send($s, sip_request(transport => 'TCP', call_id => 'v-2',
@@ -72,7 +73,7 @@ like($udp, qr/\|UU=alice\|UH=example\.com\|/, '$sip_request_uri_user/host');
 like($udp, qr/\|FU=tester\|FH=example\.com\|/, '$sip_from_user/host');
 like($udp, qr/\|TU=alice\|TH=example\.com\|/, '$sip_to_user/host');
 like($udp, qr/\|Q=42\|/, '$sip_cseq');
-like($udp, qr/\|S=405\|/, '$sip_status');
+like($udp, qr/\|S=404\|/, '$sip_status');
 like($udp, qr/\|T=udp\|/, '$sip_transport');
 like($udp, qr/\|A=test agent\|/, '$sip_user_agent');
 like($udp, qr/\|X=hello\|/, '$sip_header_x_custom');

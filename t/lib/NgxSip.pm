@@ -16,7 +16,8 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 
 our @EXPORT = qw(sip_request parse_sip udp_socket udp_send udp_recv
-    tcp_connect stream_send stream_recv have_ipv6);
+    tcp_connect stream_send stream_recv have_ipv6 sip_response sip_method
+    sip_exchange);
 
 my $top = abs_path(dirname(__FILE__) . '/../..');
 
@@ -231,7 +232,8 @@ sub sip_request {
     my $msg = "$method $uri SIP/2.0\r\n"
         . "Via: SIP/2.0/$transport $via_host$via_port;branch=$branch$rport\r\n"
         . ($mf eq '' ? '' : "Max-Forwards: $mf\r\n")
-        . "From: <sip:tester\@example.com>;tag=" . int(rand(1e6)) . "\r\n"
+        . "From: <" . ($h{from} || 'sip:tester@example.com') . ">;tag="
+        . int(rand(1e6)) . "\r\n"
         . "To: <" . ($h{to} || $uri) . ">\r\n"
         . ($h{no_call_id} ? '' : "Call-ID: $call_id\r\n")
         . "CSeq: $cseq " . ($h{cseq_method} || $method) . "\r\n";
@@ -244,6 +246,79 @@ sub sip_request {
         unless $h{no_content_length};
 
     return $msg . "\r\n" . $body;
+}
+
+# the response a UAS makes to a request text: Via, From, To (with a tag
+# from 101 on), Call-ID and CSeq copied
+sub sip_response {
+    my ($req, $code, $reason, %h) = @_;
+
+    my ($head) = split /\r\n\r\n/, $req, 2;
+    my @lines = split /\r\n/, $head;
+    shift @lines;
+
+    my $msg = "SIP/2.0 $code $reason\r\n";
+
+    for my $l (@lines) {
+        next unless $l =~ /^(via|v|from|f|to|t|call-id|i|cseq|record-route)\s*:/i;
+        $l .= ';tag=' . ($h{tag} || 'uas')
+            if $l =~ /^(to|t)\s*:/i && $l !~ /;tag=/ && $code > 100;
+        $msg .= "$l\r\n";
+    }
+
+    $msg .= "$_->[0]: $_->[1]\r\n" for @{$h{headers} || []};
+
+    return $msg . "Content-Length: 0\r\n\r\n";
+}
+
+# the method of a request text, or undef for a response
+sub sip_method {
+    my ($text) = @_;
+    return $text =~ /^([A-Z]+) \S+ SIP\/2\.0\r\n/ ? $1 : undef;
+}
+
+# One request through the server, with fake UASes: $a{client} sends
+# $a{msg} to $a{port}; a datagram on a socket of $a{uas} goes to its
+# handler (text, socket), whose return values are sent back to where it
+# came from.  The client's responses are returned once a final one came
+# and $a{after} seconds more passed (for CANCEL and ACK to arrive), or at
+# $a{timeout}.
+sub sip_exchange {
+    my (%a) = @_;
+
+    my $client = $a{client};
+    my %uas = map { ("$_->[0]" => $_) } @{$a{uas} || []};
+    my $sel = IO::Select->new($client, map { $_->[0] } values %uas);
+    my (@got, $final);
+    my $deadline = time() + ($a{timeout} || 10);
+
+    udp_send($client, $a{msg}, '127.0.0.1', $a{port});
+
+    while (1) {
+        my $now = time();
+        my $end = $final ? $final + ($a{after} || 0.5) : $deadline;
+        $end = $deadline if $end > $deadline;
+        last if $now >= $end;
+
+        for my $s ($sel->can_read($end - $now)) {
+            my $buf;
+            my $peer = $s->recv($buf, 65535);
+            next unless defined $peer;
+
+            if ($s == $client) {
+                my $r = parse_sip($buf) or next;
+                push @got, $r;
+                $final ||= time() if $r->{code} >= 200;
+                next;
+            }
+
+            for my $out ($uas{"$s"}[1]->($buf, $s)) {
+                $s->send($out, 0, $peer);
+            }
+        }
+    }
+
+    return @got;
 }
 
 # a response: { code, reason, text, h => { lowercase long name => [values] } }
