@@ -876,10 +876,12 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_array_t *targets)
 {
     u_char                     *rr, token[16];
+    ngx_uint_t                  i;
     ngx_pool_t                 *pool;
     ngx_sip_msg_t              *m;
     ngx_connection_t           *c;
     ngx_stream_sip_stx_t       *stx;
+    ngx_stream_sip_target_t    *t;
     ngx_stream_sip_srv_conf_t  *sscf;
 
     c = s->connection;
@@ -960,8 +962,24 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
             goto failed;
         }
 
-        ngx_memcpy(stx->targets, targets->elts,
-                   targets->nelts * sizeof(ngx_stream_sip_target_t));
+        t = targets->elts;
+
+        for (i = 0; i < targets->nelts; i++) {
+
+            /* the lookup's copies live in the datagram's pool */
+
+            stx->targets[i].q = t[i].q;
+            stx->targets[i].uri.len = t[i].uri.len;
+            stx->targets[i].path.len = t[i].path.len;
+            stx->targets[i].uri.data = ngx_pstrdup(pool, &t[i].uri);
+            stx->targets[i].path.data = ngx_pstrdup(pool, &t[i].path);
+
+            if (stx->targets[i].uri.data == NULL
+                || (t[i].path.len && stx->targets[i].path.data == NULL))
+            {
+                goto failed;
+            }
+        }
     }
 
     /* where answers go: as for our own (RFC 3261 18.2.2, RFC 3581) */

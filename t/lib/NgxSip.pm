@@ -271,6 +271,28 @@ sub sip_response {
     return $msg . "Content-Length: 0\r\n\r\n";
 }
 
+# the ACK of a non-2xx answer to an INVITE (RFC 3261 17.1.1.3)
+sub sip_ack {
+    my ($req, $resp) = @_;
+
+    my ($to) = $resp =~ /^((?:To|t)\s*:.*)\r$/mi;
+    my ($head) = split /\r\n\r\n/, $req, 2;
+    my @lines = split /\r\n/, $head;
+    my $first = shift @lines;
+    $first =~ s/^INVITE /ACK /;
+
+    my $msg = "$first\r\n";
+
+    for my $l (@lines) {
+        next if $l =~ /^(content-length|l|content-type|c|contact|m)\s*:/i;
+        $l = $to if $l =~ /^(to|t)\s*:/i;
+        $l =~ s/^(CSeq\s*:\s*\d+) INVITE/$1 ACK/i;
+        $msg .= "$l\r\n";
+    }
+
+    return $msg . "Content-Length: 0\r\n\r\n";
+}
+
 # the method of a request text, or undef for a response
 sub sip_method {
     my ($text) = @_;
@@ -308,6 +330,12 @@ sub sip_exchange {
             if ($s == $client) {
                 my $r = parse_sip($buf) or next;
                 push @got, $r;
+
+                # the ACK of (each copy of) a non-2xx final to an INVITE
+                udp_send($client, sip_ack($a{invite} || $a{msg}, $buf),
+                    '127.0.0.1', $a{port})
+                    if $r->{code} >= 300 && $buf =~ /^CSeq:\s*\d+ INVITE/mi;
+
                 $final ||= time() if $r->{code} >= 200;
                 next;
             }
