@@ -93,7 +93,8 @@ sub write_file {
     close $fh;
 }
 
-# %%PORT_n%% becomes a free port, %%PREFIX%% the prefix
+# %%PORT_n%% becomes a free port, %%PREFIX%% the prefix, %%IPV6%% nothing
+# (or a comment sign where there is no IPv6)
 sub write_conf {
     my ($self, $conf, %opt) = @_;
 
@@ -101,6 +102,10 @@ sub write_conf {
 
     $conf =~ s/%%PORT_(\w+)%%/$self->port($1)/ge;
     $conf =~ s/%%PREFIX%%/$self->{prefix}/g;
+
+    # a line only where there is IPv6
+    my $v6 = have_ipv6() ? '' : '#';
+    $conf =~ s/%%IPV6%%/$v6/g;
 
     my $head = <<"END_CONF";
 load_module $self->{stream_module};
@@ -314,7 +319,7 @@ sub sip_exchange {
     my (@got, $final);
     my $deadline = time() + ($a{timeout} || 10);
 
-    udp_send($client, $a{msg}, '127.0.0.1', $a{port});
+    udp_send($client, $a{msg}, $a{addr} || '127.0.0.1', $a{port});
 
     while (1) {
         my $now = time();
@@ -333,7 +338,7 @@ sub sip_exchange {
 
                 # the ACK of (each copy of) a non-2xx final to an INVITE
                 udp_send($client, sip_ack($a{invite} || $a{msg}, $buf),
-                    '127.0.0.1', $a{port})
+                    $a{addr} || '127.0.0.1', $a{port})
                     if $r->{code} >= 300 && $buf =~ /^CSeq:\s*\d+ INVITE/mi;
 
                 $final ||= time() if $r->{code} >= 200;
