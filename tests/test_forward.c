@@ -181,6 +181,33 @@ test_request(void)
     }
 
     free(buf);
+
+    /* a registered Path: a Route of its own on top, the RURI replaced */
+
+    f.pop_route = 1;
+    ngx_str_set(&f.route, "<sip:edge.example.net;lr>, <sip:e2;lr>");
+    ngx_str_set(&f.ruri, "sip:bob@192.0.2.44:5062");
+
+    buf = malloc(ngx_sip_forward_size(&in, &f));
+    p = ngx_sip_forward_request(buf, &in, &f);
+
+    NGX_SIP_CHECK((size_t) (p - buf) <= ngx_sip_forward_size(&in, &f),
+                  "size with route");
+
+    if (parse(&out, out_headers, buf, p - buf)) {
+        values(&out, NGX_SIP_HDR_ROUTE, v, sizeof(v));
+        NGX_SIP_CHECK(strcmp(v, "<sip:edge.example.net;lr>, <sip:e2;lr>|"
+                                "<sip:next.example.net;lr>") == 0,
+                      "Path route first, ours popped: %s", v);
+        NGX_SIP_CHECK(NGX_SIP_STR_EQ(out.request_uri,
+                                     "sip:bob@192.0.2.44:5062"),
+                      "request-uri is the contact");
+
+    } else {
+        NGX_SIP_CHECK(0, "request with a Path route does not parse");
+    }
+
+    free(buf);
 }
 
 
