@@ -12,11 +12,12 @@ CLANG       ?= clang-14
 
 CORE_SRCS   := src/ngx_sip_parse.c src/ngx_sip_parse_uri.c \
                src/ngx_sip_parse_header.c src/ngx_sip_message.c \
-               src/ngx_sip_forward.c
+               src/ngx_sip_forward.c src/ngx_sip_auth.c
 CORE_HDRS   := src/ngx_sip.h tests/ngx_sip_standalone.h tests/ngx_sip_test.h
 MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
                src/ngx_stream_sip_variables.c src/ngx_stream_sip_registrar.c \
                src/ngx_stream_sip_channel.c src/ngx_stream_sip_proxy.c \
+               src/ngx_stream_sip_auth.c \
                src/ngx_stream_sip.h src/ngx_sip.h
 UNIT_TESTS  := $(patsubst tests/%.c,$(OBJS)/tests/%,$(wildcard tests/test_*.c))
 
@@ -76,7 +77,7 @@ deps:
 
 $(OBJS)/tests/%: tests/%.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(OBJS)/tests
-	$(CLANG) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS)
+	$(CLANG) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) -lcrypto
 
 unit: $(UNIT_TESTS)
 	@rc=0; for t in $(UNIT_TESTS); do \
@@ -87,7 +88,7 @@ fuzz:
 	@mkdir -p $(OBJS)/fuzz/corpus
 	$(CLANG) -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 \
 	    -fsanitize=fuzzer,address,undefined -o $(OBJS)/fuzz/fuzz_parse \
-	    tests/fuzz_parse.c $(CORE_SRCS)
+	    tests/fuzz_parse.c $(CORE_SRCS) -lcrypto
 	cut -f1 $(TORTURE)/verdicts.tsv | tail -n +2 | \
 	    while read f; do cp $(TORTURE)/$$f $(OBJS)/fuzz/corpus/; done
 	cd $(OBJS)/fuzz && ./fuzz_parse -max_total_time=$(FUZZ_TIME) \

@@ -360,6 +360,8 @@ typedef struct {
     ngx_str_t                   via;           /* our whole via-parm */
     ngx_str_t                   record_route;  /* our value(s), or empty */
     ngx_str_t                   route;         /* Route to add on top */
+    ngx_uint_t                  drop;          /* 1 + index of a header to
+                                                  leave out, or 0 */
     unsigned                    pop_route:1;   /* the first Route is ours */
 } ngx_sip_forward_t;
 
@@ -376,6 +378,44 @@ ngx_int_t ngx_sip_branch_check(ngx_str_t *branch, u_char *key,
     uint32_t *loop, uint32_t *salt);
 ngx_int_t ngx_sip_loop_detect(ngx_sip_msg_t *m, u_char *key);
 uint64_t ngx_sip_siphash(u_char *key, u_char *in, size_t len);
+u_char *ngx_sip_write_hex(u_char *p, uint64_t v, ngx_uint_t digits);
+
+
+/* ngx_sip_auth.c: digest authentication */
+
+#define NGX_SIP_AUTH_MD5            1
+#define NGX_SIP_AUTH_SHA256         2
+
+#define NGX_SIP_DIGEST_LEN          64         /* SHA-256 in hex */
+#define NGX_SIP_NONCE_LEN           32
+
+typedef struct {
+    ngx_str_t                   username;
+    ngx_str_t                   realm;
+    ngx_str_t                   nonce;
+    ngx_str_t                   uri;
+    ngx_str_t                   response;
+    ngx_str_t                   algorithm;
+    ngx_str_t                   cnonce;
+    ngx_str_t                   qop;
+    ngx_str_t                   nc;
+    ngx_str_t                   opaque;
+    uint64_t                    nc_value;
+    ngx_uint_t                  alg;
+} ngx_sip_credentials_t;
+
+ngx_int_t ngx_sip_parse_credentials(ngx_str_t *value,
+    ngx_sip_credentials_t *cr);
+ngx_int_t ngx_sip_auth_hex_value(ngx_str_t *hex, uint64_t *v);
+size_t ngx_sip_digest_hash(ngx_uint_t alg, ngx_str_t *parts, ngx_uint_t n,
+    u_char *out);
+size_t ngx_sip_digest_response(ngx_sip_credentials_t *cr, ngx_str_t *ha1,
+    ngx_str_t *method, u_char *out);
+ngx_uint_t ngx_sip_auth_equal(u_char *a, u_char *b, size_t len);
+void ngx_sip_nonce_make(u_char *buf, uint32_t now, uint32_t rnd, u_char *key,
+    ngx_str_t *realm);
+ngx_int_t ngx_sip_nonce_check(ngx_str_t *nonce, u_char *key,
+    ngx_str_t *realm, uint32_t now, uint32_t lifetime);
 
 
 #endif /* _NGX_SIP_H_INCLUDED_ */

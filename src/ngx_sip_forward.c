@@ -24,7 +24,6 @@
 
 static u_char *ngx_sip_write_tail(u_char *p, ngx_sip_msg_t *m);
 static u_char *ngx_sip_write_header(u_char *p, char *name, ngx_str_t *value);
-static u_char *ngx_sip_write_hex(u_char *p, uint64_t v, ngx_uint_t digits);
 static ngx_int_t ngx_sip_hex_value(u_char *p, ngx_uint_t digits,
     uint64_t *v);
 static uint32_t ngx_sip_loop_hash(ngx_sip_msg_t *m);
@@ -89,6 +88,12 @@ ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
 
     for (i = 0; i < m->nheaders; i++) {
         h = &m->headers[i];
+
+        if (f->drop == i + 1) {
+
+            /* credentials for us go no further (RFC 3261 22.3) */
+            continue;
+        }
 
         switch (h->id) {
 
@@ -597,7 +602,7 @@ ngx_sip_siphash(u_char *key, u_char *in, size_t len)
 }
 
 
-static u_char *
+u_char *
 ngx_sip_write_hex(u_char *p, uint64_t v, ngx_uint_t digits)
 {
     static u_char  hex[] = "0123456789abcdef";

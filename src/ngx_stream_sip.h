@@ -57,6 +57,8 @@ typedef struct {
     size_t                      out_size;
     u_char                     *out_pos;
     u_char                     *out_last;
+    ngx_uint_t                  auth_header;      /* 1 + index, or 0 */
+
     unsigned                    close_after_output:1;
     unsigned                    failed:1;
     unsigned                    preread:1;
@@ -101,6 +103,11 @@ ngx_int_t ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host,
 ngx_int_t ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 
+ngx_int_t ngx_stream_sip_auth_handler(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+ngx_uint_t ngx_stream_sip_auth_known(ngx_stream_session_t *s,
+    ngx_str_t *user);
+
 ngx_int_t ngx_stream_sip_channel_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_sip_channel_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_sip_channel_owner(ngx_str_t *call_id);
@@ -114,6 +121,7 @@ extern u_char        ngx_stream_sip_key[16];
 
 extern ngx_module_t  ngx_stream_sip_module;
 extern ngx_module_t  ngx_stream_sip_registrar_module;
+extern ngx_module_t  ngx_stream_sip_auth_module;
 
 
 #endif /* _NGX_STREAM_SIP_H_INCLUDED_ */

@@ -725,6 +725,14 @@ ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
         return;
     }
 
+    /* credentials before anything is looked up: nothing to enumerate */
+
+    if ((local || m->method_id != NGX_SIP_REGISTER)
+        && ngx_stream_sip_auth_handler(s, ctx) != NGX_OK)
+    {
+        return;
+    }
+
     if (local && m->method_id != NGX_SIP_ACK
         && ngx_stream_sip_registrar_handler(s, ctx) != NGX_DECLINED)
     {
@@ -747,6 +755,15 @@ ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
         }
 
         if (rc == NGX_DONE && sscf->pass.len == 0) {
+
+            /* a user in the user file is known, just not reachable now */
+
+            if (ngx_stream_sip_auth_known(s, &m->ruri.user)) {
+                ngx_str_set(&reason, "Temporarily Unavailable");
+                ngx_stream_sip_respond(s, ctx, 480, &reason, NULL);
+                return;
+            }
+
             ngx_str_set(&reason, "Not Found");
             ngx_stream_sip_respond(s, ctx, 404, &reason, NULL);
             return;

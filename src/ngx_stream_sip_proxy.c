@@ -83,6 +83,8 @@ struct ngx_stream_sip_stx_s {
     ngx_uint_t                  nbranches;
     ngx_uint_t                  active;      /* without a final answer */
 
+    ngx_uint_t                  drop;        /* our credentials */
+
     ngx_stream_sip_target_t    *targets;     /* not tried yet, by q */
     ngx_uint_t                  ntargets;
 
@@ -290,6 +292,7 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     }
 
     stx->pop_route = (route != NGX_STREAM_SIP_ROUTE_NONE);
+    stx->drop = ctx->auth_header;
 
     if (uscf && ngx_stream_sip_stx_upstream(s, stx, uscf) != NGX_OK) {
         ngx_stream_sip_stx_free(stx);
@@ -1153,6 +1156,7 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
 
     f.pop_route = stx->pop_route;
     f.record_route = stx->record_route;
+    f.drop = stx->drop;
 
     if (ruri) {
 

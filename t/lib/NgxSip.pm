@@ -25,7 +25,8 @@ sub new {
     my ($class, %opt) = @_;
 
     my $self = bless {
-        prefix => tempdir('ngx-sip-XXXXXX', TMPDIR => 1, CLEANUP => 1),
+        prefix => tempdir('ngx-sip-XXXXXX', TMPDIR => 1,
+            CLEANUP => !$ENV{NGX_SIP_KEEP}),
         nginx  => $ENV{NGX_SIP_NGINX} || '/usr/sbin/nginx',
         module => $ENV{NGX_SIP_MODULE}
             || "$top/objs/ngx_stream_sip_module.so",

@@ -192,6 +192,34 @@ my $keep_via = qq{<recv request="INVITE" crlf="true">\n    <action>\n}
 $scenarios{uas_cancel} =~ s{<recv request="INVITE" crlf="true"/>}{$keep_via};
 
 
+# REGISTER as [service], answering the 401 with SIPp's own digest code
+my $register = <<'EOF';
+  <send retrans="500">
+    <![CDATA[
+
+      REGISTER sip:example.com SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[service]@example.com>;tag=[pid]reg[call_number]
+      To: <sip:[service]@example.com>
+      Call-ID: [call_id]
+      CSeq: CSEQ REGISTER
+      Contact: <sip:[service]@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Expires: 300
+      AUTHContent-Length: 0
+
+    ]]>
+  </send>
+EOF
+
+my $reg1 = $register =~ s/CSEQ/1/r =~ s/AUTH//r;
+my $reg2 = $register =~ s/CSEQ/2/r =~ s/AUTH/[authentication]\n      /r;
+
+$scenarios{uac_register_auth} = scenario('register with digest',
+    $reg1 . qq{  <recv response="401" auth="true"/>\n}
+    . $reg2 . qq{  <recv response="200"/>\n});
+
+
 sub sipp_scenarios {
     return \%scenarios;
 }
