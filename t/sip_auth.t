@@ -30,6 +30,10 @@ system("$top/tools/sip-htdigest", $t->prefix . '/users', 'alice',
     'example.com', 'alice-secret') == 0 or die 'sip-htdigest';
 system("$top/tools/sip-htdigest", $t->prefix . '/users', 'bob',
     'example.com', 'bob-secret') == 0 or die 'sip-htdigest';
+for my $ext (101, 110) {
+    system("$top/tools/sip-htdigest", $t->prefix . '/users', $ext,
+        'example.com', "x-$ext-Strong!") == 0 or die 'sip-htdigest';
+}
 
 $t->write_conf(<<'EOF', workers => 4);
 stream {
@@ -334,6 +338,39 @@ SKIP: {
     $r = send_recv(register(user => 'alice', pass => 'alice-secret',
         nonce => $nonce, nc => 20, cseq => 30));
     is($r->{code}, 200, 'other addresses unaffected');
+}
+
+# scanners (Debian's sipvicious): svwar finds no extension, whatever the
+# method; svcrack finds a password early in its dictionary (so it does
+# work against us), but not one after the tenth guess: the 403 stops it
+
+SKIP: {
+    my $svwar = `which svwar svcrack 2>/dev/null`;
+    skip 'no sipvicious', 5 unless $svwar =~ /svcrack/;
+
+    # extensions 101 and 110 exist
+    for my $m ('REGISTER', 'INVITE', 'OPTIONS') {
+        my $cmd = "timeout 60 svwar -b 127.0.0.5 -m $m -e100-120"
+            . " udp://127.0.0.1:$port 2>&1";
+        my $out = `$cmd`;
+        like($out, qr/found nothing/, "svwar $m: found nothing");
+    }
+
+    my $dict = $t->prefix . '/dict';
+    my $crack = sub {
+        my ($addr, @words) = @_;
+        open my $fh, '>', $dict or die;
+        print $fh "$_\n" for @words;
+        close $fh;
+        my $target = 'udp://127.0.0.1:' . $t->port(2);
+        return scalar `timeout 60 svcrack -b $addr -u alice -d $dict $target 2>&1`;
+    };
+
+    like($crack->('127.0.0.6', 'a', 'b', 'alice-secret'),
+        qr/\|\s*alice\s*\|\s*alice-secret\s*\|/,
+        'svcrack: password third in the dictionary found');
+    like($crack->('127.0.0.7', (map { "wrong$_" } 1 .. 24), 'alice-secret'),
+        qr/found nothing/, 'svcrack: password 25th: stopped by 403 first');
 }
 
 $t->stop();
