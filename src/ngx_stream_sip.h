@@ -103,6 +103,8 @@ ngx_int_t ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host,
 ngx_int_t ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 
+ngx_int_t ngx_stream_sip_limit_handler(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
 ngx_int_t ngx_stream_sip_auth_handler(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 ngx_uint_t ngx_stream_sip_auth_known(ngx_stream_session_t *s,
@@ -122,6 +124,7 @@ extern u_char        ngx_stream_sip_key[16];
 extern ngx_module_t  ngx_stream_sip_module;
 extern ngx_module_t  ngx_stream_sip_registrar_module;
 extern ngx_module_t  ngx_stream_sip_auth_module;
+extern ngx_module_t  ngx_stream_sip_limit_module;
 
 
 #endif /* _NGX_STREAM_SIP_H_INCLUDED_ */

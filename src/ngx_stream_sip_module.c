@@ -712,6 +712,10 @@ ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
     m = &ctx->msg;
     sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
 
+    if (ngx_stream_sip_limit_handler(s, ctx) != NGX_OK) {
+        return;
+    }
+
     local = ngx_stream_sip_is_local(s, &m->ruri);
 
     if (local && m->method_id == NGX_SIP_REGISTER
