@@ -32,7 +32,7 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -fno-sanitize-recover=undefined
 
 .PHONY: all module deps unit fuzz test test-t run clean bench-registrar \
-        bench-proxy
+        bench-proxy bench bench-deps
 
 all: module
 
@@ -133,3 +133,24 @@ BENCH_CPS ?= 500
 bench-proxy: deps module
 	unshare -n -- bash -c 'ip link set lo up && \
 	    bench/proxy.sh $(BENCH_CALLS) $(BENCH_CPS) $(BENCH_WORKERS)'
+
+# ngx_sip against Kamailio in one run, then the parser against libosip2
+# (docs/benchmarks.md); not part of "make test".  BENCH_SMOKE=1: a run of
+# a few seconds.
+BENCH_PKGS := kamailio sip-tester libosip2-dev valgrind
+bench-deps:
+	@missing=""; for p in $(BENCH_PKGS); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+BENCH_COMPARE_CALLS ?= 5000
+BENCH_COMPARE_CPS ?= 500
+bench: deps bench-deps module
+	unshare -n -- bash -c 'ip link set lo up && \
+	    $(if $(BENCH_SMOKE),SMOKE=1) bench/compare.sh $(BENCH_COMPARE_CALLS) \
+	    $(BENCH_COMPARE_CPS) $(BENCH_WORKERS)'
+	bench/parser/run.sh $(if $(BENCH_SMOKE),-n 20000 -o 20000 -r 1)

@@ -18,14 +18,17 @@
 # of every process of the server: nginx master and workers; Kamailio main
 # process, UDP receivers, timers and ctl handler.
 #
-# Run it in a private network namespace (make bench would):
+# Run it in a private network namespace:
 #
 #   unshare -n bash -c 'ip link set lo up; bench/compare.sh [CALLS] [RATE] [WORKERS]'
 #
-# Environment: SMOKE=1 (tiny numbers, no ramp, well under 30 s), REGS,
-# REG_RATE, RAMP ("200 500 1000 2000"), RAMP_SECS, KEEP=1 (keep the
-# temporary directory with every log, scenario and SIPp statistics file),
-# NGX_SIP_MODULE (the module .so).
+# Defaults: 5000 calls at 500/s, 2 workers, 20000 REGISTERs at 5000/s,
+# ramp 200 ... 6000 calls/s; about 2 minutes.  Environment: SMOKE=1 (200
+# calls, 500 REGISTERs, no ramp: under 10 s), REGS, REG_RATE, RAMP (e.g.
+# "200 500 1000 2000", or "" for none), RAMP_SECS (3), KAM_MEM (Kamailio's
+# memory manager, -x: tlsf; qm is its default), KEEP=1 (keep the temporary
+# directory with every log, scenario, SIPp screen and statistics file, and
+# results.txt), NGX_SIP_MODULE (the module .so, copied at start).
 
 set -eu
 
@@ -33,7 +36,7 @@ set -eu
 ENVS=
 for v in SMOKE REGS REG_RATE RAMP RAMP_SECS KAM_MEM; do
     if [ -n "${!v+x}" ]; then
-        ENVS="$ENVS$v='${!v}' "
+        ENVS="$ENVS$v=\"${!v}\" "
     fi
 done
 
@@ -57,15 +60,17 @@ RAMP_SECS=${RAMP_SECS:-3}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 MODULE=${NGX_SIP_MODULE:-$TOP/objs/ngx_stream_sip_module.so}
 KAM_CFG=$TOP/bench/kamailio.cfg
-KAM_SHM=2048    # -m, MB of shared memory (transactions, location); at
-                # 6000 calls/s, 512 ran out (about 9 kB per transaction)
+KAM_SHM=2048    # -m, MB of shared memory (transactions, location): the
+                # ramp peaks near 600 MB (tm keeps every transaction 5 s
+                # after it ends); 512 ran out at 6000 calls/s
 KAM_PKG=16      # -M, MB of private memory per process
 # -x, Kamailio's memory manager: its default, qm, is the debugging one
-# and costs about twice the CPU per call of fm or tlsf here
+# and costs 2 to 3 times the CPU per call and per REGISTER of tlsf here
 KAM_MEM=${KAM_MEM:-tlsf}
 HZ=$(getconf CLK_TCK)
 
-# nginx ports 1529x, Kamailio ports 1539x: server, callee, caller, phones
+# ports from 15290 (nginx) and 15390 (Kamailio): the server, +1 the callee,
+# +2 the caller, +3 the phones, +5 ... the ramp's callers
 NGX_PORT=15290
 KAM_PORT=15390
 
@@ -89,6 +94,12 @@ mkdir "$DIR/kam"
 cp "$MODULE" "$DIR/ngx_stream_sip_module.so"
 MODULE_SRC=$MODULE
 MODULE=$DIR/ngx_stream_sip_module.so
+module_desc="$MODULE_SRC, built $(date -u -r "$MODULE_SRC" '+%Y-%m-%d %H:%M UTC')"
+if rev=$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null); then
+    git -C "$TOP" diff --quiet HEAD -- src config 2>/dev/null \
+        || rev="$rev + uncommitted changes in src/"
+    module_desc="$module_desc, tree at $rev"
+fi
 
 # every process we start, by pid; stopped by exactly these pids on exit
 NGX_MASTER=
@@ -487,6 +498,7 @@ echo "    $cmd"
 echo
 [ $netns = private ] \
     || echo "(warning: not in a private network namespace; use unshare -n)"
+echo "ngx_sip: ${module_desc#$TOP/}."
 echo "Workers: nginx worker_processes $WORKERS; Kamailio children=$WORKERS" \
      "(UDP receivers), -m $KAM_SHM -M $KAM_PKG -x $KAM_MEM.  Calls: $CALLS at $RATE/s." \
      "Registrations: $REGS at $REG_RATE/s.  Ramp:" \
@@ -494,7 +506,7 @@ echo "Workers: nginx worker_processes $WORKERS; Kamailio children=$WORKERS" \
 echo
 
 nginx_conf notice no
-nginx -t -p "$DIR/" -c "$DIR/nginx.conf" -e "$DIR/nginx-error.log" \
+/usr/sbin/nginx -t -p "$DIR/" -c "$DIR/nginx.conf" -e "$DIR/nginx-error.log" \
     > "$DIR/nginx-t.out" 2>&1 || { cat "$DIR/nginx-t.out" >&2; exit 1; }
 kamailio -c -f "$KAM_CFG" > "$DIR/kamailio-c.out" 2>&1 \
     || { cat "$DIR/kamailio-c.out" >&2; exit 1; }
