@@ -362,7 +362,8 @@ typedef struct {
     ngx_str_t                   route;         /* Route to add on top */
     ngx_uint_t                  drop;          /* 1 + index of a header to
                                                   leave out, or 0 */
-    unsigned                    pop_route:1;   /* the first Route is ours */
+    ngx_uint_t                  pop_route;     /* how many of the first
+                                                  Route values are ours */
 } ngx_sip_forward_t;
 
 size_t ngx_sip_forward_size(ngx_sip_msg_t *m, ngx_sip_forward_t *f);

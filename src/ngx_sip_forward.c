@@ -49,8 +49,7 @@ u_char *
 ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
 {
     u_char            *v, *end;
-    ngx_int_t          rc;
-    ngx_uint_t         i, route_done, rr_done;
+    ngx_uint_t         i, popped, rr_done;
     ngx_sip_addr_t     addr;
     ngx_sip_header_t  *h;
 
@@ -83,7 +82,7 @@ ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
         *p++ = CR; *p++ = LF;
     }
 
-    route_done = !f->pop_route;
+    popped = 0;
     rr_done = (f->record_route.len == 0);
 
     for (i = 0; i < m->nheaders; i++) {
@@ -119,37 +118,34 @@ ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
 
         case NGX_SIP_HDR_ROUTE:
 
-            if (route_done) {
+            if (popped == f->pop_route) {
                 break;
             }
-
-            route_done = 1;
 
             v = h->value.data;
             end = v + h->value.len;
 
-            rc = ngx_sip_parse_addr(&v, end, &addr, 1);
+            /* our values go: all of a line, or "a, b" keeps "b" */
 
-            while (rc == NGX_OK && v < end
-                   && (*v == ' ' || *v == '\t' || *v == CR || *v == LF))
-            {
-                v++;
+            while (popped < f->pop_route && v < end) {
+
+                if (ngx_sip_parse_addr(&v, end, &addr, 1) != NGX_OK) {
+                    v = end;
+                    break;
+                }
+
+                popped++;
+
+                while (v < end
+                       && (*v == ' ' || *v == '\t' || *v == CR || *v == LF
+                           || *v == ','))
+                {
+                    v++;
+                }
             }
 
-            if (rc != NGX_OK || v == end) {
-
-                /* the only value of its line: the line goes */
+            if (v == end) {
                 continue;
-            }
-
-            /* "a, b": keep what follows the first value's comma */
-
-            v++;
-
-            while (v < end
-                   && (*v == ' ' || *v == '\t' || *v == CR || *v == LF))
-            {
-                v++;
             }
 
             p = ngx_cpymem(p, h->name.data, h->name.len);

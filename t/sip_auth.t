@@ -268,7 +268,7 @@ is($r->{code}, 200, 'OPTIONS keepalive to the server: not challenged');
 
 system("$top/tools/sip-htdigest", $t->prefix . '/users', 'carol',
     'example.com', 'carol-secret') == 0 or die;
-utime undef, time() + 5, $t->prefix . '/users';
+utime time(), time() + 5, $t->prefix . '/users';
 sleep 1.2;
 my $cn = challenges(send_recv(register(user => 'carol')))->{MD5}{nonce};
 $r = send_recv(register(user => 'carol', pass => 'carol-secret',

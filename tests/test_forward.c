@@ -208,6 +208,25 @@ test_request(void)
     }
 
     free(buf);
+
+    /* two Route values of ours (RFC 5658 double Record-Route) */
+
+    f.pop_route = 2;
+    ngx_str_null(&f.route);
+    ngx_str_null(&f.ruri);
+
+    buf = malloc(ngx_sip_forward_size(&in, &f));
+    p = ngx_sip_forward_request(buf, &in, &f);
+
+    if (parse(&out, out_headers, buf, p - buf)) {
+        NGX_SIP_CHECK(out.hdr[NGX_SIP_HDR_ROUTE] == NULL,
+                      "both Route values popped");
+
+    } else {
+        NGX_SIP_CHECK(0, "request with two routes popped does not parse");
+    }
+
+    free(buf);
 }
 
 
