@@ -64,6 +64,7 @@ typedef struct {
     unsigned                    preread:1;
     unsigned                    read_blocked:1;
     unsigned                    passed:1;
+    unsigned                    flow:1;           /* in the flow table */
 } ngx_stream_sip_ctx_t;
 
 
@@ -110,6 +111,19 @@ ngx_int_t ngx_stream_sip_auth_handler(ngx_stream_session_t *s,
 ngx_uint_t ngx_stream_sip_auth_known(ngx_stream_session_t *s,
     ngx_str_t *user);
 
+ngx_int_t ngx_stream_sip_output(ngx_stream_session_t *s, ngx_str_t *msg);
+char *ngx_stream_sip_transport_name(ngx_uint_t transport);
+
+ngx_int_t ngx_stream_sip_flow_add(ngx_stream_session_t *s);
+void ngx_stream_sip_flow_delete(ngx_stream_session_t *s);
+ngx_rbtree_node_t *ngx_stream_sip_flow_node(ngx_uint_t number);
+ngx_stream_session_t *ngx_stream_sip_flow_find(ngx_uint_t number);
+ngx_int_t ngx_stream_sip_flow_host(ngx_uint_t flow, ngx_pool_t *pool,
+    ngx_str_t *host, ngx_uint_t *transport);
+ngx_int_t ngx_stream_sip_flow_parse(ngx_str_t *fl, ngx_uint_t *worker,
+    ngx_uint_t *number);
+
+ngx_int_t ngx_stream_sip_channel_worker(ngx_uint_t worker);
 ngx_int_t ngx_stream_sip_channel_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_sip_channel_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_sip_channel_owner(ngx_str_t *call_id);

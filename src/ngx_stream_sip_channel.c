@@ -237,6 +237,21 @@ ngx_stream_sip_channel_owner(ngx_str_t *call_id)
 }
 
 
+/* the channel of a worker by its number: -1 for this one, or none */
+
+ngx_int_t
+ngx_stream_sip_channel_worker(ngx_uint_t worker)
+{
+    if (!ngx_stream_sip_channel_ready || worker >= ngx_stream_sip_nchannels
+        || worker == ngx_stream_sip_channel_slot)
+    {
+        return -1;
+    }
+
+    return (ngx_int_t) worker;
+}
+
+
 ngx_int_t
 ngx_stream_sip_channel_pass(ngx_connection_t *c, ngx_uint_t slot,
     u_char *data, size_t len)

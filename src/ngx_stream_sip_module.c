@@ -35,6 +35,7 @@ static void ngx_stream_sip_frame_error(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_error_t *err);
 static void ngx_stream_sip_process(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, u_char *start, u_char *end);
+static ngx_int_t ngx_stream_sip_owner(ngx_sip_msg_t *m);
 static void ngx_stream_sip_request(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 static void ngx_stream_sip_respond_error(ngx_stream_session_t *s,
@@ -234,6 +235,13 @@ ngx_stream_sip_handler(ngx_stream_session_t *s)
 
     cln->handler = ngx_stream_sip_cleanup;
     cln->data = ctx;
+
+    if (ngx_stream_sip_flow_add(s) != NGX_OK) {
+        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->flow = 1;
 
     ngx_sip_frame_init(&ctx->frame);
 
@@ -607,13 +615,10 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         return;
     }
 
-    /* a datagram belongs to the worker its Call-ID hashes to */
-
     if (ctx->transport == NGX_STREAM_SIP_UDP
         && m->hdr[NGX_SIP_HDR_CALL_ID])
     {
-        owner = ngx_stream_sip_channel_owner(
-                                        &m->hdr[NGX_SIP_HDR_CALL_ID]->value);
+        owner = ngx_stream_sip_owner(m);
 
         if (owner >= 0
             && ngx_stream_sip_channel_pass(c, owner, start, end - start)
@@ -696,6 +701,72 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ctx->validated = 1;
 
     ngx_stream_sip_request(s, ctx);
+}
+
+
+/*
+ * The worker a datagram belongs to: a response to the one that made the
+ * branch of its top Via (it holds the transaction, whichever transport
+ * the request came by), a request along a route to a flow to the one
+ * holding the connection, everything else to the owner of its Call-ID.
+ * Only routing: what it reads here is checked again there.
+ */
+
+static ngx_int_t
+ngx_stream_sip_owner(ngx_sip_msg_t *m)
+{
+    u_char            *p, *end;
+    uint32_t           loop, salt;
+    ngx_uint_t         i, w, digits;
+    ngx_sip_via_t      via;
+    ngx_sip_header_t  *h;
+
+    if (!m->request && m->hdr[NGX_SIP_HDR_VIA]) {
+        p = m->hdr[NGX_SIP_HDR_VIA]->value.data;
+        end = p + m->hdr[NGX_SIP_HDR_VIA]->value.len;
+
+        ngx_memzero(&via, sizeof(ngx_sip_via_t));
+
+        if (ngx_sip_parse_via(&p, end, &via) == NGX_OK
+            && ngx_sip_branch_check(&via.branch, ngx_stream_sip_key, &loop,
+                                    &salt)
+               == NGX_OK)
+        {
+            return ngx_stream_sip_channel_worker(salt & 0xff);
+        }
+    }
+
+    if (m->request && m->hdr[NGX_SIP_HDR_ROUTE]) {
+
+        for (i = 0; i < m->nheaders; i++) {
+            h = &m->headers[i];
+
+            if (h->id != NGX_SIP_HDR_ROUTE) {
+                continue;
+            }
+
+            end = h->value.data + h->value.len;
+            p = ngx_strlcasestrn(h->value.data, end, (u_char *) ";nfl=",
+                                 5 - 1);
+            if (p == NULL) {
+                continue;
+            }
+
+            w = 0;
+            digits = 0;
+
+            for (p += 5; p < end && *p >= '0' && *p <= '9'; p++) {
+                w = w * 10 + (*p - '0');
+                digits++;
+            }
+
+            if (digits && digits < 6 && p < end && *p == '.') {
+                return ngx_stream_sip_channel_worker(w);
+            }
+        }
+    }
+
+    return ngx_stream_sip_channel_owner(&m->hdr[NGX_SIP_HDR_CALL_ID]->value);
 }
 
 
@@ -1095,6 +1166,31 @@ ngx_stream_sip_send(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 }
 
 
+/* a message for a flow (a TCP or TLS session), from outside of it */
+
+ngx_int_t
+ngx_stream_sip_output(ngx_stream_session_t *s, ngx_str_t *msg)
+{
+    ngx_stream_sip_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_sip_module);
+
+    if (ctx == NULL || ctx->failed) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_stream_sip_send(s, ctx, msg->data, msg->len) != NGX_OK) {
+
+        /* its write handler closes it */
+
+        ngx_post_event(s->connection->write, &ngx_posted_events);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * Room for len more octets of output, written at the returned position;
  * the caller moves ctx->out_last past what it wrote.
@@ -1262,6 +1358,11 @@ static void
 ngx_stream_sip_cleanup(void *data)
 {
     ngx_stream_sip_ctx_t  *ctx = data;
+
+    if (ctx->flow) {
+        ngx_stream_sip_flow_delete(ctx->session);
+        ctx->flow = 0;
+    }
 
     if (ctx->out) {
         ngx_free(ctx->out);

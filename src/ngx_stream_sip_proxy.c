@@ -48,6 +48,7 @@ struct ngx_stream_sip_branch_s {
 
     ngx_sockaddr_t              peer;
     socklen_t                   peer_len;
+    ngx_uint_t                  flow;        /* or over this connection */
 
     ngx_event_t                 retransmit;  /* A, E */
     ngx_event_t                 timeout;     /* B, F, then C */
@@ -78,6 +79,7 @@ struct ngx_stream_sip_stx_s {
 
     ngx_sockaddr_t              client;
     socklen_t                   client_len;
+    ngx_uint_t                  client_flow; /* or its connection */
 
     ngx_stream_sip_branch_t    *branches;
     ngx_uint_t                  nbranches;
@@ -99,21 +101,31 @@ struct ngx_stream_sip_stx_s {
     ngx_msec_t                  t4;
     ngx_msec_t                  timer_c;
 
+    ngx_uint_t                  pop_route;   /* our Route values */
+
     unsigned                    completed:1; /* a final answer went back */
     unsigned                    cancelled:1;
     unsigned                    stop:1;      /* a 6xx: no more branches */
     unsigned                    acked:1;
-    unsigned                    pop_route:1;
     unsigned                    in_tree:1;
 };
 
 
+/* what the Route header of a request says of us */
+typedef struct {
+    ngx_uint_t                  ours;        /* leading values of ours */
+    ngx_uint_t                  flow;        /* a flow one of them names */
+} ngx_stream_sip_route_t;
+
+
 static ngx_int_t ngx_stream_sip_proxy_in_stx(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
+static ngx_int_t ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s,
+    ngx_sip_msg_t *m, ngx_stream_sip_route_t *r);
 static ngx_int_t ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
     ngx_stream_upstream_srv_conf_t **uscf, ngx_sockaddr_t *sa,
     socklen_t *socklen);
-static ngx_int_t ngx_stream_sip_route_hop(ngx_sip_msg_t *m,
+static ngx_int_t ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_uint_t ours,
     ngx_sockaddr_t *sa, socklen_t *socklen);
 static ngx_int_t ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri,
     ngx_sockaddr_t *sa, socklen_t *socklen);
@@ -123,10 +135,20 @@ static ngx_int_t ngx_stream_sip_target_hop(ngx_stream_sip_target_t *t,
     ngx_sockaddr_t *sa, socklen_t *socklen);
 static void ngx_stream_sip_proxy_route_token(ngx_str_t *call_id,
     u_char *buf);
-static ngx_int_t ngx_stream_sip_proxy_local_address(ngx_stream_session_t *s,
-    ngx_pool_t *pool, ngx_str_t *addr);
 static ngx_int_t ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_sockaddr_t *sa, socklen_t socklen);
+    ngx_stream_sip_ctx_t *ctx, ngx_uint_t pop, ngx_uint_t flow,
+    ngx_sockaddr_t *sa, socklen_t socklen);
+static ngx_listening_t *ngx_stream_sip_udp_listening(ngx_connection_t *c);
+static ngx_int_t ngx_stream_sip_udp_host(ngx_connection_t *c,
+    ngx_listening_t *ls, ngx_pool_t *pool, ngx_str_t *host);
+static void ngx_stream_sip_flow_token(ngx_str_t *call_id, ngx_uint_t worker,
+    ngx_uint_t number, u_char *buf);
+static void ngx_stream_sip_to_client(ngx_stream_sip_stx_t *stx,
+    ngx_str_t *msg);
+static void ngx_stream_sip_to_peer(ngx_stream_sip_branch_t *b,
+    ngx_str_t *msg);
+static void ngx_stream_sip_to_flow(ngx_uint_t flow, ngx_str_t *msg,
+    ngx_log_t *log);
 static ngx_stream_sip_stx_t *ngx_stream_sip_stx_create(
     ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_array_t *targets);
@@ -136,7 +158,7 @@ static ngx_int_t ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx,
     ngx_sip_msg_t *m);
 static ngx_int_t ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx,
     ngx_sip_msg_t *m, ngx_str_t *ruri, ngx_str_t *route, ngx_sockaddr_t *sa,
-    socklen_t socklen);
+    socklen_t socklen, ngx_uint_t flow);
 static void ngx_stream_sip_branch_retransmit(ngx_event_t *ev);
 static void ngx_stream_sip_branch_timeout(ngx_event_t *ev);
 static void ngx_stream_sip_branch_done(ngx_stream_sip_branch_t *b,
@@ -193,13 +215,10 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     ngx_sip_msg_t                   *m;
     ngx_sockaddr_t                   sa;
     ngx_stream_sip_stx_t            *stx;
+    ngx_stream_sip_route_t           r;
     ngx_stream_upstream_srv_conf_t  *uscf;
 
     m = &ctx->msg;
-
-    if (ctx->transport != NGX_STREAM_SIP_UDP) {
-        return NGX_DECLINED;
-    }
 
     if (!ngx_stream_sip_tx_ready) {
         ngx_rbtree_init(&ngx_stream_sip_branch_tree,
@@ -227,8 +246,9 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         return NGX_OK;
     }
 
-    route = ngx_stream_sip_proxy_route(s, m);
+    route = ngx_stream_sip_proxy_route_set(s, m, &r);
     uscf = NULL;
+    socklen = 0;
 
     if (route == NGX_STREAM_SIP_ROUTE_FOREIGN
         || (route != NGX_STREAM_SIP_ROUTE_DIALOG
@@ -248,9 +268,28 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         return NGX_OK;
     }
 
-    if (route == NGX_STREAM_SIP_ROUTE_DIALOG) {
+    if (route == NGX_STREAM_SIP_ROUTE_DIALOG && r.flow) {
 
-        if (ngx_stream_sip_route_hop(m, &sa, &socklen) != NGX_OK) {
+        /* back to a phone on the connection it opened (RFC 5626 5.3) */
+
+        if (ngx_stream_sip_flow_find(r.flow) == NULL) {
+            if (m->method_id == NGX_SIP_ACK) {
+                return NGX_OK;
+            }
+
+            ngx_str_set(&reason, "Flow Failed");
+            ngx_stream_sip_respond(s, ctx, 430, &reason, NULL);
+            return NGX_OK;
+        }
+
+        if (m->method_id == NGX_SIP_ACK) {
+            return ngx_stream_sip_proxy_stateless(s, ctx, r.ours, r.flow,
+                                                  NULL, 0);
+        }
+
+    } else if (route == NGX_STREAM_SIP_ROUTE_DIALOG) {
+
+        if (ngx_stream_sip_route_hop(m, r.ours, &sa, &socklen) != NGX_OK) {
             ngx_str_set(&reason, "No Route to Next Hop");
             ngx_stream_sip_respond(s, ctx, 502, &reason, NULL);
             return NGX_OK;
@@ -260,7 +299,8 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 
             /* the ACK of a 2xx goes on statelessly (RFC 3261 16.11) */
 
-            return ngx_stream_sip_proxy_stateless(s, ctx, &sa, socklen);
+            return ngx_stream_sip_proxy_stateless(s, ctx, r.ours, 0, &sa,
+                                                  socklen);
         }
 
     } else if (targets == NULL) {
@@ -284,6 +324,12 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         }
     }
 
+    if (ngx_stream_sip_udp_listening(s->connection) == NULL) {
+        ngx_str_set(&reason, "No UDP Listener to Forward From");
+        ngx_stream_sip_respond(s, ctx, 502, &reason, NULL);
+        return NGX_OK;
+    }
+
     stx = ngx_stream_sip_stx_create(s, ctx, targets);
     if (stx == NULL) {
         ngx_str_set(&reason, "Out of Memory");
@@ -291,7 +337,7 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         return NGX_OK;
     }
 
-    stx->pop_route = (route != NGX_STREAM_SIP_ROUTE_NONE);
+    stx->pop_route = r.ours;
     stx->drop = ctx->auth_header;
 
     if (uscf && ngx_stream_sip_stx_upstream(s, stx, uscf) != NGX_OK) {
@@ -313,7 +359,9 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         rc = ngx_stream_sip_stx_next(stx, m);
 
     } else {
-        rc = ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa, socklen);
+        rc = ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa, socklen,
+                                         route == NGX_STREAM_SIP_ROUTE_DIALOG
+                                         ? r.flow : 0);
     }
 
     if (rc == NGX_OK) {
@@ -356,10 +404,33 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 ngx_int_t
 ngx_stream_sip_proxy_route(ngx_stream_session_t *s, ngx_sip_msg_t *m)
 {
-    u_char            *p, *end, token[16];
-    ngx_str_t          value;
+    ngx_stream_sip_route_t  r;
+
+    return ngx_stream_sip_proxy_route_set(s, m, &r);
+}
+
+
+/*
+ * The same, and how many leading values are ours: two after a double
+ * Record-Route (RFC 5658), one of them then naming the flow of the side
+ * that came by TCP or TLS ("nfl": worker, connection number and a keyed
+ * hash of both and the Call-ID).  A flow is only returned when the
+ * request did not come on it.
+ */
+
+static ngx_int_t
+ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s, ngx_sip_msg_t *m,
+    ngx_stream_sip_route_t *r)
+{
+    u_char            *p, *end, token[16], ftoken[NGX_INT_T_LEN * 2 + 20];
+    ngx_int_t          rc;
+    ngx_str_t          value, fl;
+    ngx_uint_t         i, n, worker, number;
     ngx_sip_addr_t     addr;
     ngx_sip_header_t  *h;
+
+    r->ours = 0;
+    r->flow = 0;
 
     h = m->hdr[NGX_SIP_HDR_ROUTE];
 
@@ -374,31 +445,155 @@ ngx_stream_sip_proxy_route(ngx_stream_session_t *s, ngx_sip_msg_t *m)
         return NGX_STREAM_SIP_ROUTE_FOREIGN;
     }
 
-    if (ngx_sip_uri_param(&addr.uri.params, "nsip", &value) == NGX_OK
-        && value.len == 16)
+    if (ngx_sip_uri_param(&addr.uri.params, "nsip", &value) != NGX_OK
+        || value.len != 16)
     {
-        ngx_stream_sip_proxy_route_token(&m->call_id, token);
-
-        if (ngx_memcmp(token, value.data, 16) == 0) {
-            return NGX_STREAM_SIP_ROUTE_DIALOG;
+        if (!ngx_stream_sip_is_local(s, &addr.uri)) {
+            return NGX_STREAM_SIP_ROUTE_FOREIGN;
         }
 
+        while (p < end
+               && (*p == ' ' || *p == '\t' || *p == CR || *p == LF))
+        {
+            p++;
+        }
+
+        if (p < end || m->count[NGX_SIP_HDR_ROUTE] > 1) {
+            return NGX_STREAM_SIP_ROUTE_MORE;
+        }
+
+        r->ours = 1;
+
+        return NGX_STREAM_SIP_ROUTE_OURS;
+    }
+
+    ngx_stream_sip_proxy_route_token(&m->call_id, token);
+
+    if (ngx_memcmp(token, value.data, 16) != 0) {
         return NGX_STREAM_SIP_ROUTE_FOREIGN;
     }
 
-    if (!ngx_stream_sip_is_local(s, &addr.uri)) {
-        return NGX_STREAM_SIP_ROUTE_FOREIGN;
+    /* ours: the first value, and maybe the second, in any line */
+
+    n = 0;
+
+    for (i = 0; i < m->nheaders && n < 2; i++) {
+        h = &m->headers[i];
+
+        if (h->id != NGX_SIP_HDR_ROUTE) {
+            continue;
+        }
+
+        p = h->value.data;
+        end = p + h->value.len;
+
+        while (n < 2 && p < end) {
+            rc = ngx_sip_parse_addr(&p, end, &addr, 1);
+
+            if (rc != NGX_OK
+                || ngx_sip_uri_param(&addr.uri.params, "nsip", &value)
+                   != NGX_OK
+                || value.len != 16
+                || ngx_memcmp(token, value.data, 16) != 0)
+            {
+                goto done;
+            }
+
+            n++;
+
+            if (ngx_sip_uri_param(&addr.uri.params, "nfl", &fl) == NGX_OK
+                && ngx_stream_sip_flow_parse(&fl, &worker, &number)
+                   == NGX_OK)
+            {
+                ngx_stream_sip_flow_token(&m->call_id, worker, number,
+                                          ftoken);
+
+                if (fl.len == ngx_strlen(ftoken)
+                    && ngx_memcmp(fl.data, ftoken, fl.len) == 0
+                    && !(s->connection->type == SOCK_STREAM
+                         && s->connection->number == number))
+                {
+                    r->flow = number;
+                }
+            }
+
+            while (p < end
+                   && (*p == ' ' || *p == '\t' || *p == CR || *p == LF
+                       || *p == ','))
+            {
+                p++;
+            }
+        }
     }
 
-    while (p < end && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
-        p++;
+done:
+
+    r->ours = n;
+
+    return NGX_STREAM_SIP_ROUTE_DIALOG;
+}
+
+
+/* "worker.number.hash" of an nfl parameter: the first two */
+
+ngx_int_t
+ngx_stream_sip_flow_parse(ngx_str_t *fl, ngx_uint_t *worker,
+    ngx_uint_t *number)
+{
+    u_char      *p, *end, *dot;
+    ngx_int_t    w, n;
+
+    p = fl->data;
+    end = p + fl->len;
+
+    dot = ngx_strlchr(p, end, '.');
+    if (dot == NULL) {
+        return NGX_ERROR;
     }
 
-    if (p < end || m->count[NGX_SIP_HDR_ROUTE] > 1) {
-        return NGX_STREAM_SIP_ROUTE_MORE;
+    w = ngx_atoi(p, dot - p);
+
+    p = dot + 1;
+    dot = ngx_strlchr(p, end, '.');
+
+    if (w == NGX_ERROR || dot == NULL) {
+        return NGX_ERROR;
     }
 
-    return NGX_STREAM_SIP_ROUTE_OURS;
+    n = ngx_atoi(p, dot - p);
+
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    *worker = w;
+    *number = n;
+
+    return NGX_OK;
+}
+
+
+/* the whole nfl value, null-terminated */
+
+static void
+ngx_stream_sip_flow_token(ngx_str_t *call_id, ngx_uint_t worker,
+    ngx_uint_t number, u_char *buf)
+{
+    u_char    *p, in[NGX_INT_T_LEN * 2 + 2 + 256];
+    size_t     len;
+    uint64_t   tag;
+
+    p = ngx_sprintf(buf, "%ui.%ui.", worker, number);
+
+    len = p - buf;
+    ngx_memcpy(in, buf, len);
+    ngx_memcpy(in + len, call_id->data, ngx_min(call_id->len, 256));
+
+    tag = ngx_sip_siphash(ngx_stream_sip_key, in,
+                          len + ngx_min(call_id->len, 256));
+
+    p = ngx_sip_write_hex(p, tag, 16);
+    *p = '\0';
 }
 
 
@@ -459,8 +654,7 @@ ngx_stream_sip_proxy_in_stx(ngx_stream_session_t *s,
     }
 
     if (stx->last.len) {
-        ngx_stream_sip_send(stx->ls, stx->log, &stx->last, &stx->client,
-                            stx->client_len);
+        ngx_stream_sip_to_client(stx, &stx->last);
 
     } else if (stx->method == NGX_SIP_INVITE) {
         ngx_str_set(&reason, "Trying");
@@ -631,8 +825,8 @@ ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host, ngx_uint_t *port)
  */
 
 static ngx_int_t
-ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_sockaddr_t *sa,
-    socklen_t *socklen)
+ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_uint_t ours,
+    ngx_sockaddr_t *sa, socklen_t *socklen)
 {
     u_char            *p, *end;
     ngx_int_t          rc;
@@ -659,7 +853,7 @@ ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_sockaddr_t *sa,
                 break;
             }
 
-            if (n++ == 1) {
+            if (n++ == ours) {
                 return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen);
             }
 
@@ -799,50 +993,45 @@ ngx_stream_sip_proxy_route_token(ngx_str_t *call_id, u_char *buf)
 }
 
 
-static ngx_int_t
-ngx_stream_sip_proxy_local_address(ngx_stream_session_t *s,
-    ngx_pool_t *pool, ngx_str_t *addr)
-{
-    ngx_connection_t  *c;
-
-    c = s->connection;
-
-    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    addr->data = ngx_pnalloc(pool, NGX_SOCKADDR_STRLEN);
-    if (addr->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    addr->len = ngx_sock_ntop(c->local_sockaddr, c->local_socklen,
-                              addr->data, NGX_SOCKADDR_STRLEN, 1);
-
-    return NGX_OK;
-}
-
-
 /* an ACK of a 2xx: our Via on it, sent, forgotten */
 
 static ngx_int_t
 ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_sockaddr_t *sa, socklen_t socklen)
+    ngx_stream_sip_ctx_t *ctx, ngx_uint_t pop, ngx_uint_t flow,
+    ngx_sockaddr_t *sa, socklen_t socklen)
 {
     u_char             *p, branch[NGX_SIP_BRANCH_LEN];
     size_t              len;
-    ngx_str_t           addr, out;
+    ngx_str_t           host, out;
+    ngx_uint_t          transport;
     ngx_pool_t         *pool;
+    ngx_listening_t    *ls;
     ngx_sip_forward_t   f;
 
     pool = s->connection->pool;
+    ls = NULL;
 
-    if (ngx_stream_sip_proxy_local_address(s, pool, &addr) != NGX_OK) {
-        return NGX_ERROR;
+    if (flow) {
+        if (ngx_stream_sip_flow_host(flow, pool, &host, &transport)
+            != NGX_OK)
+        {
+            return NGX_OK;
+        }
+
+    } else {
+        ls = ngx_stream_sip_udp_listening(s->connection);
+        transport = NGX_STREAM_SIP_UDP;
+
+        if (ls == NULL
+            || ngx_stream_sip_udp_host(s->connection, ls, pool, &host)
+               != NGX_OK)
+        {
+            return NGX_OK;
+        }
     }
 
     ngx_memzero(&f, sizeof(ngx_sip_forward_t));
-    f.pop_route = 1;
+    f.pop_route = pop;
 
     ngx_stream_sip_tx_counter++;
     len = ngx_sip_branch_make(branch, &ctx->msg,
@@ -850,13 +1039,14 @@ ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
                               ngx_stream_sip_key);
 
     f.via.data = ngx_pnalloc(pool, sizeof("SIP/2.0/UDP ;branch=;rport")
-                                   + addr.len + len);
+                                   + host.len + len);
     if (f.via.data == NULL) {
         return NGX_ERROR;
     }
 
-    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/UDP %V;branch=%*s;rport",
-                            &addr, len, branch)
+    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%s %V;branch=%*s;rport",
+                            ngx_stream_sip_transport_name(transport), &host,
+                            len, branch)
                 - f.via.data;
 
     p = ngx_pnalloc(pool, ngx_sip_forward_size(&ctx->msg, &f));
@@ -867,10 +1057,175 @@ ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
     out.data = p;
     out.len = ngx_sip_forward_request(p, &ctx->msg, &f) - p;
 
-    ngx_stream_sip_send(s->connection->listening, s->connection->log, &out,
-                        sa, socklen);
+    if (flow) {
+        ngx_stream_sip_to_flow(flow, &out, s->connection->log);
+
+    } else {
+        ngx_stream_sip_send(ls, s->connection->log, &out, sa, socklen);
+    }
 
     return NGX_OK;
+}
+
+
+/*
+ * The UDP socket requests leave from: the one of the datagram, or, for
+ * a request that came by TCP or TLS, a UDP listen of the same port (of
+ * any port) and address family.
+ */
+
+static ngx_listening_t *
+ngx_stream_sip_udp_listening(ngx_connection_t *c)
+{
+    ngx_uint_t        i;
+    in_port_t         port;
+    ngx_listening_t  *ls, *any;
+
+    if (c->type == SOCK_DGRAM) {
+        return c->listening;
+    }
+
+    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
+        return NULL;
+    }
+
+    port = ngx_inet_get_port(c->local_sockaddr);
+    any = NULL;
+    ls = ngx_cycle->listening.elts;
+
+    for (i = 0; i < ngx_cycle->listening.nelts; i++) {
+
+        if (ls[i].type != SOCK_DGRAM || ls[i].fd == (ngx_socket_t) -1
+            || ls[i].handler != ngx_stream_init_connection
+            || ls[i].sockaddr->sa_family != c->local_sockaddr->sa_family)
+        {
+            continue;
+        }
+
+        if (ngx_inet_get_port(ls[i].sockaddr) == port) {
+            return &ls[i];
+        }
+
+        if (any == NULL) {
+            any = &ls[i];
+        }
+    }
+
+    return any;
+}
+
+
+/* our address for Via and Record-Route towards UDP: "ip:port" */
+
+static ngx_int_t
+ngx_stream_sip_udp_host(ngx_connection_t *c, ngx_listening_t *ls,
+    ngx_pool_t *pool, ngx_str_t *host)
+{
+    ngx_sockaddr_t  sa;
+
+    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(&sa, c->local_sockaddr, c->local_socklen);
+    ngx_inet_set_port(&sa.sockaddr, ngx_inet_get_port(ls->sockaddr));
+
+    host->data = ngx_pnalloc(pool, NGX_SOCKADDR_STRLEN);
+    if (host->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    host->len = ngx_sock_ntop(&sa.sockaddr, c->local_socklen, host->data,
+                              NGX_SOCKADDR_STRLEN, 1);
+
+    return NGX_OK;
+}
+
+
+/* our address and transport on a flow, for the Via of what goes on it */
+
+ngx_int_t
+ngx_stream_sip_flow_host(ngx_uint_t flow, ngx_pool_t *pool, ngx_str_t *host,
+    ngx_uint_t *transport)
+{
+    ngx_connection_t      *c;
+    ngx_stream_session_t  *fs;
+    ngx_stream_sip_ctx_t  *fctx;
+
+    fs = ngx_stream_sip_flow_find(flow);
+
+    if (fs == NULL) {
+        return NGX_DECLINED;
+    }
+
+    c = fs->connection;
+    fctx = ngx_stream_get_module_ctx(fs, ngx_stream_sip_module);
+
+    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    host->data = ngx_pnalloc(pool, NGX_SOCKADDR_STRLEN);
+    if (host->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    host->len = ngx_sock_ntop(c->local_sockaddr, c->local_socklen,
+                              host->data, NGX_SOCKADDR_STRLEN, 1);
+    *transport = fctx->transport;
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_stream_sip_transport_name(ngx_uint_t transport)
+{
+    return transport == NGX_STREAM_SIP_TLS ? "TLS"
+           : transport == NGX_STREAM_SIP_TCP ? "TCP" : "UDP";
+}
+
+
+static void
+ngx_stream_sip_to_client(ngx_stream_sip_stx_t *stx, ngx_str_t *msg)
+{
+    if (stx->client_flow) {
+        ngx_stream_sip_to_flow(stx->client_flow, msg, stx->log);
+        return;
+    }
+
+    ngx_stream_sip_send(stx->ls, stx->log, msg, &stx->client,
+                        stx->client_len);
+}
+
+
+static void
+ngx_stream_sip_to_peer(ngx_stream_sip_branch_t *b, ngx_str_t *msg)
+{
+    if (b->flow) {
+        ngx_stream_sip_to_flow(b->flow, msg, b->stx->log);
+        return;
+    }
+
+    ngx_stream_sip_send(b->stx->ls, b->stx->log, msg, &b->peer,
+                        b->peer_len);
+}
+
+
+static void
+ngx_stream_sip_to_flow(ngx_uint_t flow, ngx_str_t *msg, ngx_log_t *log)
+{
+    ngx_stream_session_t  *fs;
+
+    fs = ngx_stream_sip_flow_find(flow);
+
+    if (fs == NULL) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "SIP proxy: message dropped: its connection is gone");
+        return;
+    }
+
+    (void) ngx_stream_sip_output(fs, msg);
 }
 
 
@@ -878,7 +1233,8 @@ static ngx_stream_sip_stx_t *
 ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_array_t *targets)
 {
-    u_char                     *rr, token[16];
+    u_char                     *p, *rr, token[16];
+    u_char                      ftoken[NGX_INT_T_LEN * 2 + 20];
     ngx_uint_t                  i;
     ngx_pool_t                 *pool;
     ngx_sip_msg_t              *m;
@@ -904,7 +1260,7 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     stx->pool = pool;
     stx->log = ngx_cycle->log;
-    stx->ls = c->listening;
+    stx->ls = ngx_stream_sip_udp_listening(c);
     stx->method = m->method_id;
     stx->t1 = sscf->t1;
     stx->t2 = sscf->t2;
@@ -921,8 +1277,9 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     stx->timeout.log = stx->log;
     stx->timeout.cancelable = 1;
 
-    if (ngx_stream_sip_proxy_local_address(s, pool, &stx->via_host)
-        != NGX_OK)
+    if (stx->ls == NULL
+        || ngx_stream_sip_udp_host(c, stx->ls, pool, &stx->via_host)
+           != NGX_OK)
     {
         goto failed;
     }
@@ -942,8 +1299,9 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     if (sscf->record_route && m->method_id != NGX_SIP_ACK
         && (m->to.tag.len == 0 || m->method_id == NGX_SIP_INVITE))
     {
-        rr = ngx_pnalloc(pool, sizeof("<sip:;lr;nsip=>")
-                               + stx->via_host.len + 16);
+        rr = ngx_pnalloc(pool, 2 * sizeof("<sip:;transport=tls;lr;nsip=>, ")
+                               + 2 * NGX_SOCKADDR_STRLEN + 32
+                               + sizeof(";nfl=") + sizeof(ftoken));
         if (rr == NULL) {
             goto failed;
         }
@@ -951,10 +1309,33 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         ngx_stream_sip_proxy_route_token(&m->call_id, token);
 
         stx->record_route.data = rr;
-        stx->record_route.len = ngx_sprintf(rr, "<sip:%V;lr;nsip=%*s>",
-                                            &stx->via_host, (size_t) 16,
-                                            token)
-                                - rr;
+        p = ngx_sprintf(rr, "<sip:%V;lr;nsip=%*s>", &stx->via_host,
+                        (size_t) 16, token);
+
+        if (c->type == SOCK_STREAM) {
+
+            /*
+             * RFC 5658: the other side sees us on the caller's transport,
+             * and on the caller's very connection: "nfl" names it.
+             */
+
+            ngx_stream_sip_flow_token(&m->call_id, ngx_worker, c->number,
+                                      ftoken);
+
+            if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
+                goto failed;
+            }
+
+            p = ngx_sprintf(p, ", <sip:");
+            p += ngx_sock_ntop(c->local_sockaddr, c->local_socklen, p,
+                               NGX_SOCKADDR_STRLEN, 1);
+            p = ngx_sprintf(p, ";transport=%s;lr;nsip=%*s;nfl=%s>",
+                            ctx->transport == NGX_STREAM_SIP_TLS ? "tls"
+                                                                 : "tcp",
+                            (size_t) 16, token, ftoken);
+        }
+
+        stx->record_route.len = p - rr;
     }
 
     if (targets && targets->nelts) {
@@ -989,6 +1370,10 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     ngx_memcpy(&stx->client, c->sockaddr, c->socklen);
     stx->client_len = c->socklen;
+
+    if (c->type == SOCK_STREAM) {
+        stx->client_flow = c->number;
+    }
 
     if (!m->via.has_rport && m->via.text.len) {
         ngx_inet_set_port(&stx->client.sockaddr,
@@ -1086,7 +1471,7 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
         ngx_memcpy(&sa, pc->sockaddr, pc->socklen);
 
         rc = ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa,
-                                         pc->socklen);
+                                         pc->socklen, 0);
         if (rc != NGX_OK) {
             pc->free(pc, pc->data, 0);
             return rc;
@@ -1113,7 +1498,7 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
                               "over UDP by address", &t->uri);
 
             } else if (ngx_stream_sip_branch_start(stx, m, &t->uri,
-                                                   &t->path, &sa, socklen)
+                                                   &t->path, &sa, socklen, 0)
                        == NGX_OK)
             {
                 started++;
@@ -1130,12 +1515,25 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
 
 static ngx_int_t
 ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
-    ngx_str_t *ruri, ngx_str_t *route, ngx_sockaddr_t *sa, socklen_t socklen)
+    ngx_str_t *ruri, ngx_str_t *route, ngx_sockaddr_t *sa, socklen_t socklen,
+    ngx_uint_t flow)
 {
     u_char                   *p;
     size_t                    len;
+    ngx_str_t                 host;
+    ngx_uint_t                transport;
     ngx_sip_forward_t         f;
     ngx_stream_sip_branch_t  *b;
+
+    host = stx->via_host;
+    transport = NGX_STREAM_SIP_UDP;
+
+    if (flow
+        && ngx_stream_sip_flow_host(flow, stx->pool, &host, &transport)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
 
     b = ngx_pcalloc(stx->pool, sizeof(ngx_stream_sip_branch_t));
     if (b == NULL) {
@@ -1169,14 +1567,14 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     }
 
     f.via.data = ngx_pnalloc(stx->pool, sizeof("SIP/2.0/UDP ;branch=;rport")
-                                        + stx->via_host.len
-                                        + b->branch.len);
+                                        + host.len + b->branch.len);
     if (f.via.data == NULL) {
         return NGX_ERROR;
     }
 
-    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/UDP %V;branch=%V;rport",
-                            &stx->via_host, &b->branch)
+    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%s %V;branch=%V;rport",
+                            ngx_stream_sip_transport_name(transport), &host,
+                            &b->branch)
                 - f.via.data;
 
     len = ngx_sip_forward_size(m, &f);
@@ -1189,8 +1587,12 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     b->sent.data = p;
     b->sent.len = ngx_sip_forward_request(p, m, &f) - p;
 
-    ngx_memcpy(&b->peer, sa, socklen);
-    b->peer_len = socklen;
+    if (sa) {
+        ngx_memcpy(&b->peer, sa, socklen);
+        b->peer_len = socklen;
+    }
+
+    b->flow = flow;
 
     b->retransmit.handler = ngx_stream_sip_branch_retransmit;
     b->retransmit.data = b;
@@ -1210,11 +1612,16 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     stx->nbranches++;
     stx->active++;
 
-    ngx_stream_sip_send(stx->ls, stx->log, &b->sent, &b->peer, b->peer_len);
+    ngx_stream_sip_to_peer(b, &b->sent);
 
     b->interval = stx->t1;
 
-    ngx_add_timer(&b->retransmit, b->interval);
+    /* a reliable transport does not need timers A and E (17.1.1.2) */
+
+    if (!flow) {
+        ngx_add_timer(&b->retransmit, b->interval);
+    }
+
     ngx_add_timer(&b->timeout, 64 * stx->t1);
 
     return NGX_OK;
@@ -1232,8 +1639,7 @@ ngx_stream_sip_branch_retransmit(ngx_event_t *ev)
         return;
     }
 
-    ngx_stream_sip_send(b->stx->ls, b->stx->log, &b->sent, &b->peer,
-                        b->peer_len);
+    ngx_stream_sip_to_peer(b, &b->sent);
 
     b->interval *= 2;
 
@@ -1323,8 +1729,7 @@ ngx_stream_sip_branch_done(ngx_stream_sip_branch_t *b, ngx_uint_t status,
         /* 2xx: to the caller at once, each of them (16.7 step 5) */
 
         if (!stx->completed || stx->method == NGX_SIP_INVITE) {
-            ngx_stream_sip_send(stx->ls, stx->log, answer, &stx->client,
-                                stx->client_len);
+            ngx_stream_sip_to_client(stx, answer);
         }
 
         if (!stx->completed) {
@@ -1447,8 +1852,7 @@ ngx_stream_sip_stx_final(ngx_stream_sip_stx_t *stx)
 
     } else if (stx->best.len) {
         stx->last = stx->best;
-        ngx_stream_sip_send(stx->ls, stx->log, &stx->last, &stx->client,
-                            stx->client_len);
+        ngx_stream_sip_to_client(stx, &stx->last);
 
     } else if (status == 408 && stx->upstream && stx->tried > 1) {
         (void) ngx_stream_sip_stx_answer(stx, 503,
@@ -1505,8 +1909,7 @@ ngx_stream_sip_stx_retransmit(ngx_event_t *ev)
         return;
     }
 
-    ngx_stream_sip_send(stx->ls, stx->log, &stx->last, &stx->client,
-                        stx->client_len);
+    ngx_stream_sip_to_client(stx, &stx->last);
 
     stx->interval *= 2;
 
@@ -1647,8 +2050,7 @@ ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx, ngx_uint_t status,
     stx->last.data = p;
     stx->last.len = ngx_sip_write_response(p, &m, &r) - p;
 
-    ngx_stream_sip_send(stx->ls, stx->log, &stx->last, &stx->client,
-                        stx->client_len);
+    ngx_stream_sip_to_client(stx, &stx->last);
 
     return NGX_OK;
 }
@@ -1687,8 +2089,7 @@ ngx_stream_sip_branch_cancel(ngx_stream_sip_branch_t *b)
     out.data = p;
     out.len = ngx_sip_write_hop_request(p, &m, NULL) - p;
 
-    ngx_stream_sip_send(b->stx->ls, b->stx->log, &out, &b->peer,
-                        b->peer_len);
+    ngx_stream_sip_to_peer(b, &out);
 }
 
 
@@ -1710,8 +2111,7 @@ ngx_stream_sip_branch_ack(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *resp)
     b->ack.data = p;
     b->ack.len = ngx_sip_write_hop_request(p, &inv, resp) - p;
 
-    ngx_stream_sip_send(b->stx->ls, b->stx->log, &b->ack, &b->peer,
-                        b->peer_len);
+    ngx_stream_sip_to_peer(b, &b->ack);
 }
 
 
@@ -1833,17 +2233,15 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
     ngx_uint_t                status;
     ngx_sip_msg_t            *m, fwd;
     ngx_sockaddr_t            sa;
+    ngx_listening_t          *ls;
     ngx_stream_sip_stx_t     *stx;
     ngx_stream_sip_branch_t  *b;
 
     m = &ctx->msg;
 
-    /* we only send over UDP yet, so our answers only come that way */
-
-    if (ctx->transport != NGX_STREAM_SIP_UDP
-        || ngx_sip_branch_check(&m->via.branch, ngx_stream_sip_key, &loop,
-                                &salt)
-           != NGX_OK)
+    if (ngx_sip_branch_check(&m->via.branch, ngx_stream_sip_key, &loop,
+                             &salt)
+        != NGX_OK)
     {
         return NGX_DECLINED;
     }
@@ -1880,8 +2278,11 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
             return NGX_OK;
         }
 
-        ngx_stream_sip_send(s->connection->listening, s->connection->log,
-                            &out, &sa, socklen);
+        ls = ngx_stream_sip_udp_listening(s->connection);
+
+        if (ls) {
+            ngx_stream_sip_send(ls, s->connection->log, &out, &sa, socklen);
+        }
 
         return NGX_OK;
     }
@@ -1929,8 +2330,7 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
 
         b->status = status;
 
-        ngx_stream_sip_send(stx->ls, stx->log, &out, &stx->client,
-                            stx->client_len);
+        ngx_stream_sip_to_client(stx, &out);
 
         return NGX_OK;
     }
@@ -1940,13 +2340,11 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
         /* a 2xx again goes on; a non-2xx again: our ACK was lost */
 
         if (status < 300) {
-            ngx_stream_sip_send(stx->ls, stx->log, &out, &stx->client,
-                                stx->client_len);
+            ngx_stream_sip_to_client(stx, &out);
 
         } else if (stx->method == NGX_SIP_INVITE) {
             if (b->ack.len) {
-                ngx_stream_sip_send(stx->ls, stx->log, &b->ack, &b->peer,
-                                    b->peer_len);
+                ngx_stream_sip_to_peer(b, &b->ack);
 
             } else {
 

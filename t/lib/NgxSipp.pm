@@ -225,9 +225,13 @@ sub sipp_scenarios {
 }
 
 
-# sipp_call($t, $sipp, $uas, $uac, $calls, $proxy_port, $uas_port, $name)
+# sipp_call($t, $sipp, $uas, $uac, $calls, $proxy_port, $uas_port, $name,
+#     [$uac_options]), e.g. "-t t1" for a caller over TCP
 sub sipp_call {
-    my ($t, $sipp, $uas, $uac, $calls, $proxy, $uas_port, $name) = @_;
+    my ($t, $sipp, $uas, $uac, $calls, $proxy, $uas_port, $name,
+        $uac_opt) = @_;
+
+    $uac_opt //= '';
 
     my $p = $t->prefix;
 
@@ -248,7 +252,7 @@ sub sipp_call {
     sleep 0.5;
 
     my $uac_port = NgxSip->new()->port('uac');
-    my $rc = system("cd $p && timeout 60 $sipp -sf $p/$uac.xml -s bob"
+    my $rc = system("cd $p && timeout 60 $sipp -sf $p/$uac.xml -s bob $uac_opt"
         . " -i 127.0.0.1 -p $uac_port -m $calls -r 50 -l 50"
         . " -nostdin -timeout 40s -timeout_error"
         . " -default_behaviors all,-abortunexp"
