@@ -17,6 +17,7 @@
 #define NGX_STREAM_SIP_UDP   0
 #define NGX_STREAM_SIP_TCP   1
 #define NGX_STREAM_SIP_TLS   2
+#define NGX_STREAM_SIP_NONE  3
 
 
 typedef struct {
@@ -28,6 +29,7 @@ typedef struct {
     ngx_str_t                   pass;             /* sip_pass, as written */
     ngx_stream_upstream_srv_conf_t  *pass_upstream;
     ngx_stream_complex_value_t      *pass_value;
+    ngx_uint_t                  pass_transport;
     ngx_flag_t                  record_route;
     ngx_msec_t                  t1;
     ngx_msec_t                  t2;
@@ -100,7 +102,7 @@ ngx_int_t ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 ngx_int_t ngx_stream_sip_proxy_route(ngx_stream_session_t *s,
     ngx_sip_msg_t *m);
 ngx_int_t ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host,
-    ngx_uint_t *port);
+    ngx_uint_t *port, ngx_uint_t *transport);
 ngx_int_t ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 
@@ -114,12 +116,18 @@ ngx_uint_t ngx_stream_sip_auth_known(ngx_stream_session_t *s,
 ngx_int_t ngx_stream_sip_output(ngx_stream_session_t *s, ngx_str_t *msg);
 char *ngx_stream_sip_transport_name(ngx_uint_t transport);
 
+ngx_uint_t ngx_stream_sip_transport_id(ngx_str_t *name);
+
 ngx_int_t ngx_stream_sip_flow_add(ngx_stream_session_t *s);
 void ngx_stream_sip_flow_delete(ngx_stream_session_t *s);
-ngx_rbtree_node_t *ngx_stream_sip_flow_node(ngx_uint_t number);
 ngx_stream_session_t *ngx_stream_sip_flow_find(ngx_uint_t number);
-ngx_int_t ngx_stream_sip_flow_host(ngx_uint_t flow, ngx_pool_t *pool,
+ngx_uint_t ngx_stream_sip_flow_exists(ngx_uint_t number);
+ngx_int_t ngx_stream_sip_flow_send(ngx_uint_t number, ngx_str_t *msg);
+ngx_int_t ngx_stream_sip_flow_host(ngx_uint_t flow, u_char *buf,
     ngx_str_t *host, ngx_uint_t *transport);
+ngx_uint_t ngx_stream_sip_flow_connect(ngx_listening_t *ls,
+    ngx_sockaddr_t *sa, socklen_t socklen, ngx_uint_t transport,
+    ngx_log_t *log);
 ngx_int_t ngx_stream_sip_flow_parse(ngx_str_t *fl, ngx_uint_t *worker,
     ngx_uint_t *number);
 

@@ -6,74 +6,156 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_event_connect.h>
 #include <ngx_stream.h>
 #include "ngx_stream_sip.h"
 
 
 /*
- * Flows: the TCP and TLS connections of this worker by their connection
- * number, so that a message can go back on the connection a peer opened
- * (responses to its requests, requests to it along the route set), and
- * so that a reference to a connection never outlives it: whoever needs
- * one keeps its number and looks it up when it sends.  Connection
- * numbers come from a counter shared by all workers: a number names one
- * connection of one worker, and "nfl" parameters of our Record-Route
- * carry both (see ngx_stream_sip_proxy.c).
+ * Flows: the TCP and TLS connections of this worker, those peers opened
+ * to us and those we opened, by connection number and by peer address.
+ *
+ * By number, so that a message can go back on the connection a peer
+ * opened (answers to its requests, requests to it along the route set)
+ * and so that a reference to a connection never outlives it: whoever
+ * needs one keeps its number and looks it up when it sends.  Numbers
+ * come from a counter shared by all workers: a number names one
+ * connection of one worker, and the "nfl" parameter of our Record-Route
+ * carries both (ngx_stream_sip_proxy.c).
+ *
+ * By peer address and transport, so that every message to a peer goes on
+ * the connection there is, whoever opened it (RFC 5923 in spirit).
+ *
+ * A connection we open becomes a stream session of the server that
+ * needed it, as if the peer had connected to us ("adopted" through the
+ * server's listening, ngx_stream_init_connection()): what comes back on
+ * it is read, framed and handled exactly as on an accepted one.  Until
+ * it is connected, what is sent to it waits in the flow.
  */
 
 
 typedef struct {
     ngx_rbtree_node_t        node;       /* key: connection number */
-    ngx_stream_session_t    *session;
+    ngx_rbtree_node_t        anode;      /* key: hash of peer address */
+    ngx_connection_t        *connection;
+    ngx_stream_session_t    *session;    /* NULL while connecting */
+    ngx_listening_t         *ls;         /* the server it belongs to */
+    ngx_uint_t               transport;
+
+    u_char                  *pending;    /* ngx_alloc()ed */
+    size_t                   npending;
 } ngx_stream_sip_flow_t;
+
+
+static ngx_stream_sip_flow_t *ngx_stream_sip_flow_get(ngx_uint_t number);
+static uint32_t ngx_stream_sip_flow_hash(struct sockaddr *sa,
+    socklen_t socklen, ngx_uint_t transport);
+static void ngx_stream_sip_flow_insert(ngx_stream_sip_flow_t *f);
+static void ngx_stream_sip_flow_connected(ngx_event_t *ev);
+static void ngx_stream_sip_flow_fail(ngx_stream_sip_flow_t *f);
+static void ngx_stream_sip_flow_cleanup(void *data);
 
 
 static ngx_rbtree_t       ngx_stream_sip_flows;
 static ngx_rbtree_node_t  ngx_stream_sip_flows_sentinel;
+static ngx_rbtree_t       ngx_stream_sip_flow_addrs;
+static ngx_rbtree_node_t  ngx_stream_sip_flow_addrs_sentinel;
 static ngx_uint_t         ngx_stream_sip_flows_ready;
 
+
+/* a session on a TCP or TLS connection: accepted, or adopted */
 
 ngx_int_t
 ngx_stream_sip_flow_add(ngx_stream_session_t *s)
 {
+    ngx_str_t               msg;
+    ngx_connection_t       *c;
+    ngx_stream_sip_ctx_t   *ctx;
     ngx_stream_sip_flow_t  *f;
+
+    c = s->connection;
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_sip_module);
+
+    f = ngx_stream_sip_flow_get(c->number);
+
+    if (f) {
+
+        /* one we opened, now a session: what waited goes */
+
+        f->session = s;
+
+        if (f->npending) {
+            msg.data = f->pending;
+            msg.len = f->npending;
+
+            (void) ngx_stream_sip_output(s, &msg);
+
+            ngx_free(f->pending);
+            f->pending = NULL;
+            f->npending = 0;
+        }
+
+        return NGX_OK;
+    }
+
+    f = ngx_pcalloc(c->pool, sizeof(ngx_stream_sip_flow_t));
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->connection = c;
+    f->session = s;
+    f->transport = ctx->transport;
+
+    ngx_stream_sip_flow_insert(f);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_stream_sip_flow_insert(ngx_stream_sip_flow_t *f)
+{
+    ngx_connection_t  *c;
 
     if (!ngx_stream_sip_flows_ready) {
         ngx_rbtree_init(&ngx_stream_sip_flows,
                         &ngx_stream_sip_flows_sentinel,
                         ngx_rbtree_insert_value);
+        ngx_rbtree_init(&ngx_stream_sip_flow_addrs,
+                        &ngx_stream_sip_flow_addrs_sentinel,
+                        ngx_rbtree_insert_value);
         ngx_stream_sip_flows_ready = 1;
     }
 
-    f = ngx_pcalloc(s->connection->pool, sizeof(ngx_stream_sip_flow_t));
-    if (f == NULL) {
-        return NGX_ERROR;
-    }
+    c = f->connection;
 
-    f->node.key = s->connection->number;
-    f->session = s;
-
+    f->node.key = c->number;
     ngx_rbtree_insert(&ngx_stream_sip_flows, &f->node);
 
-    return NGX_OK;
+    f->anode.key = ngx_stream_sip_flow_hash(c->sockaddr, c->socklen,
+                                            f->transport);
+    ngx_rbtree_insert(&ngx_stream_sip_flow_addrs, &f->anode);
 }
 
 
 void
 ngx_stream_sip_flow_delete(ngx_stream_session_t *s)
 {
-    ngx_rbtree_node_t  *node;
+    ngx_stream_sip_flow_t  *f;
 
-    node = ngx_stream_sip_flow_node(s->connection->number);
+    f = ngx_stream_sip_flow_get(s->connection->number);
 
-    if (node) {
-        ngx_rbtree_delete(&ngx_stream_sip_flows, node);
+    if (f) {
+        ngx_rbtree_delete(&ngx_stream_sip_flows, &f->node);
+        ngx_rbtree_delete(&ngx_stream_sip_flow_addrs, &f->anode);
     }
 }
 
 
-ngx_rbtree_node_t *
-ngx_stream_sip_flow_node(ngx_uint_t number)
+static ngx_stream_sip_flow_t *
+ngx_stream_sip_flow_get(ngx_uint_t number)
 {
     ngx_rbtree_node_t  *node, *sentinel;
 
@@ -87,7 +169,7 @@ ngx_stream_sip_flow_node(ngx_uint_t number)
     while (node != sentinel) {
 
         if (number == node->key) {
-            return node;
+            return (ngx_stream_sip_flow_t *) node;
         }
 
         node = (number < node->key) ? node->left : node->right;
@@ -100,9 +182,348 @@ ngx_stream_sip_flow_node(ngx_uint_t number)
 ngx_stream_session_t *
 ngx_stream_sip_flow_find(ngx_uint_t number)
 {
-    ngx_rbtree_node_t  *node;
+    ngx_stream_sip_flow_t  *f;
 
-    node = ngx_stream_sip_flow_node(number);
+    f = ngx_stream_sip_flow_get(number);
 
-    return node ? ((ngx_stream_sip_flow_t *) node)->session : NULL;
+    return f ? f->session : NULL;
+}
+
+
+ngx_uint_t
+ngx_stream_sip_flow_exists(ngx_uint_t number)
+{
+    return ngx_stream_sip_flow_get(number) != NULL;
+}
+
+
+/* a message for a flow: sent, or kept until it is connected */
+
+ngx_int_t
+ngx_stream_sip_flow_send(ngx_uint_t number, ngx_str_t *msg)
+{
+    u_char                 *p;
+    ngx_stream_sip_flow_t  *f;
+
+    f = ngx_stream_sip_flow_get(number);
+
+    if (f == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (f->session) {
+        return ngx_stream_sip_output(f->session, msg);
+    }
+
+    if (f->npending + msg->len > 65536) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_alloc(f->npending + msg->len, f->connection->log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (f->npending) {
+        ngx_memcpy(p, f->pending, f->npending);
+        ngx_free(f->pending);
+    }
+
+    ngx_memcpy(p + f->npending, msg->data, msg->len);
+
+    f->pending = p;
+    f->npending += msg->len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Our address and transport on a flow, for the Via and Record-Route of
+ * what goes on it; "buf" has NGX_SOCKADDR_STRLEN octets.
+ */
+
+ngx_int_t
+ngx_stream_sip_flow_host(ngx_uint_t flow, u_char *buf, ngx_str_t *host,
+    ngx_uint_t *transport)
+{
+    ngx_connection_t       *c;
+    ngx_stream_sip_flow_t  *f;
+
+    f = ngx_stream_sip_flow_get(flow);
+
+    if (f == NULL) {
+        return NGX_DECLINED;
+    }
+
+    c = f->connection;
+
+    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    host->data = buf;
+    host->len = ngx_sock_ntop(c->local_sockaddr, c->local_socklen, buf,
+                              NGX_SOCKADDR_STRLEN, 1);
+    *transport = f->transport;
+
+    return NGX_OK;
+}
+
+
+static uint32_t
+ngx_stream_sip_flow_hash(struct sockaddr *sa, socklen_t socklen,
+    ngx_uint_t transport)
+{
+    uint32_t  h;
+
+    h = ngx_sip_hash(0, (u_char *) &transport, sizeof(ngx_uint_t));
+
+    switch (sa->sa_family) {
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        h = ngx_sip_hash(h, (u_char *) &((struct sockaddr_in6 *) sa)->sin6_addr,
+                         16);
+        break;
+#endif
+
+    default:
+        h = ngx_sip_hash(h, (u_char *) &((struct sockaddr_in *) sa)->sin_addr,
+                         4);
+        break;
+    }
+
+    return ngx_sip_hash(h, (u_char *) &((struct sockaddr_in *) sa)->sin_port,
+                        2);
+}
+
+
+/*
+ * The flow to a peer: one there is (accepted or opened, to that address
+ * and port by that transport), or a new connection.  Its number, or 0.
+ */
+
+ngx_uint_t
+ngx_stream_sip_flow_connect(ngx_listening_t *ls, ngx_sockaddr_t *sa,
+    socklen_t socklen, ngx_uint_t transport, ngx_log_t *log)
+{
+    uint32_t                 hash;
+    ngx_int_t                rc;
+    ngx_pool_cleanup_t      *cln;
+    ngx_log_t               *clog;
+    ngx_rbtree_node_t       *node, *sentinel;
+    ngx_connection_t        *c;
+    ngx_peer_connection_t    pc;
+    ngx_stream_sip_flow_t   *f;
+
+    hash = ngx_stream_sip_flow_hash(&sa->sockaddr, socklen, transport);
+
+    if (ngx_stream_sip_flows_ready) {
+        node = ngx_stream_sip_flow_addrs.root;
+        sentinel = ngx_stream_sip_flow_addrs.sentinel;
+
+        /* equal hashes are searched in order: few flows share one */
+
+        while (node != sentinel) {
+
+            if (hash < node->key) {
+                node = node->left;
+                continue;
+            }
+
+            if (hash > node->key) {
+                node = node->right;
+                continue;
+            }
+
+            f = (ngx_stream_sip_flow_t *)
+                    ((u_char *) node - offsetof(ngx_stream_sip_flow_t,
+                                                anode));
+
+            if (f->transport == transport
+                && ngx_cmp_sockaddr(f->connection->sockaddr,
+                                    f->connection->socklen,
+                                    &sa->sockaddr, socklen, 1)
+                   == NGX_OK
+                && !(f->session
+                     && ((ngx_stream_sip_ctx_t *)
+                         ngx_stream_get_module_ctx(f->session,
+                                                   ngx_stream_sip_module))
+                        ->failed))
+            {
+                return f->connection->number;
+            }
+
+            node = node->right;
+        }
+    }
+
+    if (transport != NGX_STREAM_SIP_TCP) {
+
+        /* TLS to peers comes with sip_ssl (the TLS issue) */
+        return 0;
+    }
+
+    ngx_memzero(&pc, sizeof(ngx_peer_connection_t));
+
+    pc.sockaddr = &sa->sockaddr;
+    pc.socklen = socklen;
+    pc.name = &ls->addr_text;
+    pc.get = ngx_event_get_peer;
+    pc.log = ngx_cycle->log;
+    pc.log_error = NGX_ERROR_ERR;
+
+    rc = ngx_event_connect_peer(&pc);
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "SIP proxy: could not connect to next hop");
+        return 0;
+    }
+
+    c = pc.connection;
+
+    c->pool = ngx_create_pool(ls->pool_size, ngx_cycle->log);
+    if (c->pool == NULL) {
+        ngx_close_connection(c);
+        return 0;
+    }
+
+    /* a log of its own, as an accepted connection has: it outlives "log" */
+
+    clog = ngx_palloc(c->pool, sizeof(ngx_log_t));
+    f = ngx_pcalloc(c->pool, sizeof(ngx_stream_sip_flow_t));
+    cln = ngx_pool_cleanup_add(c->pool, 0);
+    c->addr_text.data = ngx_pnalloc(c->pool, NGX_SOCKADDR_STRLEN);
+    c->sockaddr = ngx_palloc(c->pool, socklen);
+
+    if (clog == NULL || f == NULL || cln == NULL
+        || c->addr_text.data == NULL || c->sockaddr == NULL)
+    {
+        ngx_destroy_pool(c->pool);
+        ngx_close_connection(c);
+        return 0;
+    }
+
+    *clog = ls->log;
+    clog->data = NULL;
+    clog->handler = NULL;
+
+    c->log = clog;
+    c->pool->log = clog;
+    c->read->log = clog;
+    c->write->log = clog;
+
+    ngx_memcpy(c->sockaddr, sa, socklen);
+    c->socklen = socklen;
+
+    c->addr_text.len = ngx_sock_ntop(c->sockaddr, c->socklen,
+                                     c->addr_text.data, NGX_SOCKADDR_STRLEN,
+                                     1);
+
+    f->connection = c;
+    f->ls = ls;
+    f->transport = transport;
+
+    cln->handler = ngx_stream_sip_flow_cleanup;
+    cln->data = f;
+
+    ngx_stream_sip_flow_insert(f);
+
+    c->data = f;
+    c->read->handler = ngx_stream_sip_flow_connected;
+    c->write->handler = ngx_stream_sip_flow_connected;
+
+    if (rc == NGX_OK) {
+        ngx_post_event(c->write, &ngx_posted_events);
+
+    } else {
+        ngx_add_timer(c->write, 10000);
+    }
+
+    return c->number;
+}
+
+
+/*
+ * Connected (or not): the connection becomes a session of the server it
+ * was opened for.  It reads what comes back on it; what waited is sent
+ * once the session is there (ngx_stream_sip_flow_add()).
+ */
+
+static void
+ngx_stream_sip_flow_connected(ngx_event_t *ev)
+{
+    int                     err;
+    socklen_t               len;
+    ngx_connection_t       *c;
+    ngx_stream_sip_flow_t  *f;
+
+    c = ev->data;
+    f = c->data;
+
+    if (ev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "SIP proxy: connecting to next hop timed out");
+        ngx_stream_sip_flow_fail(f);
+        return;
+    }
+
+    err = 0;
+    len = sizeof(int);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
+        err = ngx_socket_errno;
+    }
+
+    if (err) {
+        ngx_log_error(NGX_LOG_INFO, c->log, err,
+                      "SIP proxy: connect() to next hop failed");
+        ngx_stream_sip_flow_fail(f);
+        return;
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    c->listening = f->ls;
+    c->read->handler = NULL;
+    c->write->handler = NULL;
+
+    ngx_stream_init_connection(c);
+}
+
+
+static void
+ngx_stream_sip_flow_fail(ngx_stream_sip_flow_t *f)
+{
+    ngx_pool_t        *pool;
+    ngx_connection_t  *c;
+
+    c = f->connection;
+    pool = c->pool;
+
+    ngx_close_connection(c);
+    ngx_destroy_pool(pool);
+}
+
+
+/* the flow goes with its connection's pool, whatever closes it */
+
+static void
+ngx_stream_sip_flow_cleanup(void *data)
+{
+    ngx_stream_sip_flow_t  *f = data;
+
+    if (f->pending) {
+        ngx_free(f->pending);
+        f->pending = NULL;
+    }
+
+    if (ngx_stream_sip_flow_get(f->connection->number) == f) {
+        ngx_rbtree_delete(&ngx_stream_sip_flows, &f->node);
+        ngx_rbtree_delete(&ngx_stream_sip_flow_addrs, &f->anode);
+    }
 }

@@ -1560,10 +1560,14 @@ ngx_stream_sip_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (ngx_stream_sip_pass_url(&value[1], &host, &port) != NGX_OK) {
+    if (ngx_stream_sip_pass_url(&value[1], &host, &port,
+                                &sscf->pass_transport)
+        != NGX_OK
+        || sscf->pass_transport == NGX_STREAM_SIP_TLS)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid or not yet supported target \"%V\" "
-                           "of \"sip_pass\": only UDP is proxied so far",
+                           "of \"sip_pass\": UDP and TCP so far",
                            &value[1]);
         return NGX_CONF_ERROR;
     }

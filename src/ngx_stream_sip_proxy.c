@@ -72,7 +72,9 @@ struct ngx_stream_sip_stx_s {
     ngx_uint_t                  method;
     ngx_str_t                   orig;        /* the request as received */
     ngx_str_t                   via_host;    /* our address, as text */
-    ngx_str_t                   record_route;
+    ngx_str_t                   record_route; /* caller's side, or "" */
+    ngx_str_t                   rr_udp;      /* our UDP side */
+    ngx_uint_t                  transport;   /* to the upstream's peers */
     ngx_str_t                   last;        /* final answer to the caller */
     ngx_str_t                   best;        /* best final answer yet */
     ngx_uint_t                  best_status;
@@ -122,17 +124,19 @@ static ngx_int_t ngx_stream_sip_proxy_in_stx(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 static ngx_int_t ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s,
     ngx_sip_msg_t *m, ngx_stream_sip_route_t *r);
+static ngx_int_t ngx_stream_sip_flow_route(ngx_str_t *call_id,
+    ngx_uint_t flow, u_char *buf, ngx_str_t *rr);
 static ngx_int_t ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
     ngx_stream_upstream_srv_conf_t **uscf, ngx_sockaddr_t *sa,
-    socklen_t *socklen);
+    socklen_t *socklen, ngx_uint_t *transport);
 static ngx_int_t ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_uint_t ours,
-    ngx_sockaddr_t *sa, socklen_t *socklen);
+    ngx_sockaddr_t *sa, socklen_t *socklen, ngx_uint_t *transport);
 static ngx_int_t ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri,
-    ngx_sockaddr_t *sa, socklen_t *socklen);
+    ngx_sockaddr_t *sa, socklen_t *socklen, ngx_uint_t *transport);
 static ngx_int_t ngx_stream_sip_host_sockaddr(ngx_str_t *host,
     in_port_t port, ngx_sockaddr_t *sa, socklen_t *socklen);
 static ngx_int_t ngx_stream_sip_target_hop(ngx_stream_sip_target_t *t,
-    ngx_sockaddr_t *sa, socklen_t *socklen);
+    ngx_sockaddr_t *sa, socklen_t *socklen, ngx_uint_t *transport);
 static void ngx_stream_sip_proxy_route_token(ngx_str_t *call_id,
     u_char *buf);
 static ngx_int_t ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
@@ -212,6 +216,7 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     ngx_int_t                        rc, route;
     socklen_t                        socklen;
     ngx_str_t                        reason;
+    ngx_uint_t                       transport, flow;
     ngx_sip_msg_t                   *m;
     ngx_sockaddr_t                   sa;
     ngx_stream_sip_stx_t            *stx;
@@ -249,6 +254,8 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     route = ngx_stream_sip_proxy_route_set(s, m, &r);
     uscf = NULL;
     socklen = 0;
+    transport = NGX_STREAM_SIP_UDP;
+    flow = 0;
 
     if (route == NGX_STREAM_SIP_ROUTE_FOREIGN
         || (route != NGX_STREAM_SIP_ROUTE_DIALOG
@@ -272,7 +279,7 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 
         /* back to a phone on the connection it opened (RFC 5626 5.3) */
 
-        if (ngx_stream_sip_flow_find(r.flow) == NULL) {
+        if (!ngx_stream_sip_flow_exists(r.flow)) {
             if (m->method_id == NGX_SIP_ACK) {
                 return NGX_OK;
             }
@@ -289,7 +296,9 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 
     } else if (route == NGX_STREAM_SIP_ROUTE_DIALOG) {
 
-        if (ngx_stream_sip_route_hop(m, r.ours, &sa, &socklen) != NGX_OK) {
+        if (ngx_stream_sip_route_hop(m, r.ours, &sa, &socklen, &transport)
+            != NGX_OK)
+        {
             ngx_str_set(&reason, "No Route to Next Hop");
             ngx_stream_sip_respond(s, ctx, 502, &reason, NULL);
             return NGX_OK;
@@ -305,7 +314,7 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 
     } else if (targets == NULL) {
 
-        rc = ngx_stream_sip_proxy_pass(s, &uscf, &sa, &socklen);
+        rc = ngx_stream_sip_proxy_pass(s, &uscf, &sa, &socklen, &transport);
 
         if (rc == NGX_DECLINED) {
             return NGX_DECLINED;
@@ -330,6 +339,23 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         return NGX_OK;
     }
 
+    if (route == NGX_STREAM_SIP_ROUTE_DIALOG && r.flow) {
+        flow = r.flow;
+
+    } else if (uscf == NULL && socklen && transport != NGX_STREAM_SIP_UDP) {
+
+        /* a next hop over TCP: the connection there is, or a new one */
+
+        flow = ngx_stream_sip_flow_connect(
+                               ngx_stream_sip_udp_listening(s->connection),
+                               &sa, socklen, transport, s->connection->log);
+        if (flow == 0) {
+            ngx_str_set(&reason, "Could Not Connect to Next Hop");
+            ngx_stream_sip_respond(s, ctx, 502, &reason, NULL);
+            return NGX_OK;
+        }
+    }
+
     stx = ngx_stream_sip_stx_create(s, ctx, targets);
     if (stx == NULL) {
         ngx_str_set(&reason, "Out of Memory");
@@ -338,6 +364,7 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     }
 
     stx->pop_route = r.ours;
+    stx->transport = transport;
     stx->drop = ctx->auth_header;
 
     if (uscf && ngx_stream_sip_stx_upstream(s, stx, uscf) != NGX_OK) {
@@ -360,8 +387,7 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 
     } else {
         rc = ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa, socklen,
-                                         route == NGX_STREAM_SIP_ROUTE_DIALOG
-                                         ? r.flow : 0);
+                                         flow);
     }
 
     if (rc == NGX_OK) {
@@ -534,6 +560,39 @@ done:
 }
 
 
+/*
+ * Our Record-Route value on a flow: its transport, and "nfl" naming it,
+ * so that the other side's requests come back on this connection from
+ * whichever worker reads them.  "buf" has room for it.
+ */
+
+static ngx_int_t
+ngx_stream_sip_flow_route(ngx_str_t *call_id, ngx_uint_t flow, u_char *buf,
+    ngx_str_t *rr)
+{
+    u_char      *p, token[16], ftoken[NGX_INT_T_LEN * 2 + 20];
+    u_char       hbuf[NGX_SOCKADDR_STRLEN];
+    ngx_str_t    host;
+    ngx_uint_t   transport;
+
+    if (ngx_stream_sip_flow_host(flow, hbuf, &host, &transport) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_stream_sip_proxy_route_token(call_id, token);
+    ngx_stream_sip_flow_token(call_id, ngx_worker, flow, ftoken);
+
+    p = ngx_sprintf(buf, "<sip:%V;transport=%s;lr;nsip=%*s;nfl=%s>",
+                    &host, transport == NGX_STREAM_SIP_TLS ? "tls" : "tcp",
+                    (size_t) 16, token, ftoken);
+
+    rr->data = buf;
+    rr->len = p - buf;
+
+    return NGX_OK;
+}
+
+
 /* "worker.number.hash" of an nfl parameter: the first two */
 
 ngx_int_t
@@ -674,7 +733,7 @@ ngx_stream_sip_proxy_in_stx(ngx_stream_session_t *s,
 static ngx_int_t
 ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
     ngx_stream_upstream_srv_conf_t **uscf, ngx_sockaddr_t *sa,
-    socklen_t *socklen)
+    socklen_t *socklen, ngx_uint_t *transport)
 {
     ngx_str_t                         value, host;
     ngx_uint_t                        i, port;
@@ -686,6 +745,7 @@ ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
 
     if (sscf->pass_upstream) {
         *uscf = sscf->pass_upstream;
+        *transport = sscf->pass_transport;
         return NGX_OK;
     }
 
@@ -701,7 +761,9 @@ ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
         return NGX_DECLINED;
     }
 
-    if (ngx_stream_sip_pass_url(&value, &host, &port) != NGX_OK) {
+    if (ngx_stream_sip_pass_url(&value, &host, &port, transport) != NGX_OK
+        || *transport == NGX_STREAM_SIP_TLS)
+    {
         ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
                       "SIP proxy: sip_pass \"%V\" is not a UDP target",
                       &value);
@@ -738,12 +800,13 @@ ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
 
 
 /*
- * "host[:port]", "sip:host[:port][;params]": host and port (0 when none);
- * NGX_ERROR for sips: and for transports other than UDP.
+ * "host[:port]", "sip:host[:port][;params]": host, port (0 when none),
+ * transport; NGX_ERROR for sips: and for transports we cannot use.
  */
 
 ngx_int_t
-ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host, ngx_uint_t *port)
+ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host, ngx_uint_t *port,
+    ngx_uint_t *transport)
 {
     u_char     *p, *end, *colon;
     ngx_str_t   params, value;
@@ -751,6 +814,7 @@ ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host, ngx_uint_t *port)
 
     p = url->data;
     end = p + url->len;
+    *transport = NGX_STREAM_SIP_UDP;
 
     if (end - p > 5 && ngx_strncasecmp(p, (u_char *) "sips:", 5) == 0) {
         return NGX_ERROR;
@@ -766,11 +830,12 @@ ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host, ngx_uint_t *port)
         params.len = end - params.data;
         end = params.data;
 
-        if (ngx_sip_uri_param(&params, "transport", &value) == NGX_OK
-            && (value.len != 3
-                || ngx_strncasecmp(value.data, (u_char *) "udp", 3) != 0))
-        {
-            return NGX_ERROR;
+        if (ngx_sip_uri_param(&params, "transport", &value) == NGX_OK) {
+            *transport = ngx_stream_sip_transport_id(&value);
+
+            if (*transport == NGX_STREAM_SIP_NONE) {
+                return NGX_ERROR;
+            }
         }
     }
 
@@ -826,7 +891,7 @@ ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host, ngx_uint_t *port)
 
 static ngx_int_t
 ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_uint_t ours,
-    ngx_sockaddr_t *sa, socklen_t *socklen)
+    ngx_sockaddr_t *sa, socklen_t *socklen, ngx_uint_t *transport)
 {
     u_char            *p, *end;
     ngx_int_t          rc;
@@ -854,7 +919,8 @@ ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_uint_t ours,
             }
 
             if (n++ == ours) {
-                return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen);
+                return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen,
+                                                   transport);
             }
 
             while (p < end && *p != ',') {
@@ -869,7 +935,7 @@ ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_uint_t ours,
         }
     }
 
-    return ngx_stream_sip_uri_sockaddr(&m->ruri, sa, socklen);
+    return ngx_stream_sip_uri_sockaddr(&m->ruri, sa, socklen, transport);
 }
 
 
@@ -877,7 +943,7 @@ ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_uint_t ours,
 
 static ngx_int_t
 ngx_stream_sip_target_hop(ngx_stream_sip_target_t *t, ngx_sockaddr_t *sa,
-    socklen_t *socklen)
+    socklen_t *socklen, ngx_uint_t *transport)
 {
     u_char          *p;
     ngx_sip_addr_t   addr;
@@ -889,7 +955,8 @@ ngx_stream_sip_target_hop(ngx_stream_sip_target_t *t, ngx_sockaddr_t *sa,
             return NGX_ERROR;
         }
 
-        return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen);
+        return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen,
+                                                   transport);
     }
 
     if (ngx_sip_parse_uri(t->uri.data, t->uri.data + t->uri.len, &addr.uri)
@@ -898,19 +965,23 @@ ngx_stream_sip_target_hop(ngx_stream_sip_target_t *t, ngx_sockaddr_t *sa,
         return NGX_ERROR;
     }
 
-    return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen);
+    return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen,
+                                                   transport);
 }
 
 
 static ngx_int_t
 ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri, ngx_sockaddr_t *sa,
-    socklen_t *socklen)
+    socklen_t *socklen, ngx_uint_t *transport)
 {
+    *transport = NGX_STREAM_SIP_UDP;
+
+    if (uri->transport.len) {
+        *transport = ngx_stream_sip_transport_id(&uri->transport);
+    }
+
     if (uri->scheme_id != NGX_SIP_SCHEME_SIP
-        || (uri->transport.len
-            && (uri->transport.len != 3
-                || ngx_strncasecmp(uri->transport.data, (u_char *) "udp", 3)
-                   != 0)))
+        || *transport == NGX_STREAM_SIP_NONE)
     {
         return NGX_ERROR;
     }
@@ -1001,6 +1072,7 @@ ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
     ngx_sockaddr_t *sa, socklen_t socklen)
 {
     u_char             *p, branch[NGX_SIP_BRANCH_LEN];
+    u_char              hbuf[NGX_SOCKADDR_STRLEN];
     size_t              len;
     ngx_str_t           host, out;
     ngx_uint_t          transport;
@@ -1012,7 +1084,7 @@ ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
     ls = NULL;
 
     if (flow) {
-        if (ngx_stream_sip_flow_host(flow, pool, &host, &transport)
+        if (ngx_stream_sip_flow_host(flow, hbuf, &host, &transport)
             != NGX_OK)
         {
             return NGX_OK;
@@ -1142,47 +1214,32 @@ ngx_stream_sip_udp_host(ngx_connection_t *c, ngx_listening_t *ls,
 }
 
 
-/* our address and transport on a flow, for the Via of what goes on it */
-
-ngx_int_t
-ngx_stream_sip_flow_host(ngx_uint_t flow, ngx_pool_t *pool, ngx_str_t *host,
-    ngx_uint_t *transport)
-{
-    ngx_connection_t      *c;
-    ngx_stream_session_t  *fs;
-    ngx_stream_sip_ctx_t  *fctx;
-
-    fs = ngx_stream_sip_flow_find(flow);
-
-    if (fs == NULL) {
-        return NGX_DECLINED;
-    }
-
-    c = fs->connection;
-    fctx = ngx_stream_get_module_ctx(fs, ngx_stream_sip_module);
-
-    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    host->data = ngx_pnalloc(pool, NGX_SOCKADDR_STRLEN);
-    if (host->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    host->len = ngx_sock_ntop(c->local_sockaddr, c->local_socklen,
-                              host->data, NGX_SOCKADDR_STRLEN, 1);
-    *transport = fctx->transport;
-
-    return NGX_OK;
-}
-
-
 char *
 ngx_stream_sip_transport_name(ngx_uint_t transport)
 {
     return transport == NGX_STREAM_SIP_TLS ? "TLS"
            : transport == NGX_STREAM_SIP_TCP ? "TCP" : "UDP";
+}
+
+
+ngx_uint_t
+ngx_stream_sip_transport_id(ngx_str_t *name)
+{
+    if (name->len == 3) {
+        if (ngx_strncasecmp(name->data, (u_char *) "udp", 3) == 0) {
+            return NGX_STREAM_SIP_UDP;
+        }
+
+        if (ngx_strncasecmp(name->data, (u_char *) "tcp", 3) == 0) {
+            return NGX_STREAM_SIP_TCP;
+        }
+
+        if (ngx_strncasecmp(name->data, (u_char *) "tls", 3) == 0) {
+            return NGX_STREAM_SIP_TLS;
+        }
+    }
+
+    return NGX_STREAM_SIP_NONE;
 }
 
 
@@ -1215,17 +1272,10 @@ ngx_stream_sip_to_peer(ngx_stream_sip_branch_t *b, ngx_str_t *msg)
 static void
 ngx_stream_sip_to_flow(ngx_uint_t flow, ngx_str_t *msg, ngx_log_t *log)
 {
-    ngx_stream_session_t  *fs;
-
-    fs = ngx_stream_sip_flow_find(flow);
-
-    if (fs == NULL) {
+    if (ngx_stream_sip_flow_send(flow, msg) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "SIP proxy: message dropped: its connection is gone");
-        return;
     }
-
-    (void) ngx_stream_sip_output(fs, msg);
 }
 
 
@@ -1234,7 +1284,6 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_array_t *targets)
 {
     u_char                     *p, *rr, token[16];
-    u_char                      ftoken[NGX_INT_T_LEN * 2 + 20];
     ngx_uint_t                  i;
     ngx_pool_t                 *pool;
     ngx_sip_msg_t              *m;
@@ -1299,43 +1348,34 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     if (sscf->record_route && m->method_id != NGX_SIP_ACK
         && (m->to.tag.len == 0 || m->method_id == NGX_SIP_INVITE))
     {
-        rr = ngx_pnalloc(pool, 2 * sizeof("<sip:;transport=tls;lr;nsip=>, ")
+        rr = ngx_pnalloc(pool, 2 * sizeof("<sip:;transport=tls;lr;nsip=>")
                                + 2 * NGX_SOCKADDR_STRLEN + 32
-                               + sizeof(";nfl=") + sizeof(ftoken));
+                               + sizeof(";nfl=") + NGX_INT_T_LEN * 2 + 20);
         if (rr == NULL) {
             goto failed;
         }
 
         ngx_stream_sip_proxy_route_token(&m->call_id, token);
 
-        stx->record_route.data = rr;
-        p = ngx_sprintf(rr, "<sip:%V;lr;nsip=%*s>", &stx->via_host,
-                        (size_t) 16, token);
+        stx->rr_udp.data = rr;
+        stx->rr_udp.len = ngx_sprintf(rr, "<sip:%V;lr;nsip=%*s>",
+                                      &stx->via_host, (size_t) 16, token)
+                          - rr;
+        stx->record_route = stx->rr_udp;
 
         if (c->type == SOCK_STREAM) {
 
-            /*
-             * RFC 5658: the other side sees us on the caller's transport,
-             * and on the caller's very connection: "nfl" names it.
-             */
+            /* the caller's side: its transport, its very connection */
 
-            ngx_stream_sip_flow_token(&m->call_id, ngx_worker, c->number,
-                                      ftoken);
+            p = rr + stx->rr_udp.len;
 
-            if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
+            if (ngx_stream_sip_flow_route(&m->call_id, c->number, p,
+                                          &stx->record_route)
+                != NGX_OK)
+            {
                 goto failed;
             }
-
-            p = ngx_sprintf(p, ", <sip:");
-            p += ngx_sock_ntop(c->local_sockaddr, c->local_socklen, p,
-                               NGX_SOCKADDR_STRLEN, 1);
-            p = ngx_sprintf(p, ";transport=%s;lr;nsip=%*s;nfl=%s>",
-                            ctx->transport == NGX_STREAM_SIP_TLS ? "tls"
-                                                                 : "tcp",
-                            (size_t) 16, token, ftoken);
         }
-
-        stx->record_route.len = p - rr;
     }
 
     if (targets && targets->nelts) {
@@ -1448,7 +1488,7 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
 {
     socklen_t                 socklen;
     ngx_int_t                 rc;
-    ngx_uint_t                q, started;
+    ngx_uint_t                q, started, flow, transport;
     ngx_sockaddr_t            sa;
     ngx_peer_connection_t    *pc;
     ngx_stream_sip_target_t  *t;
@@ -1470,8 +1510,17 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
 
         ngx_memcpy(&sa, pc->sockaddr, pc->socklen);
 
-        rc = ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa,
-                                         pc->socklen, 0);
+        flow = 0;
+
+        if (stx->transport != NGX_STREAM_SIP_UDP) {
+            flow = ngx_stream_sip_flow_connect(stx->ls, &sa, pc->socklen,
+                                               stx->transport, stx->log);
+        }
+
+        rc = (stx->transport != NGX_STREAM_SIP_UDP && flow == 0)
+             ? NGX_ERROR
+             : ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa,
+                                           pc->socklen, flow);
         if (rc != NGX_OK) {
             pc->free(pc, pc->data, 0);
             return rc;
@@ -1492,13 +1541,23 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
         while (stx->ntargets && stx->targets[0].q == q) {
             t = &stx->targets[0];
 
-            if (ngx_stream_sip_target_hop(t, &sa, &socklen) != NGX_OK) {
+            flow = 0;
+
+            if (ngx_stream_sip_target_hop(t, &sa, &socklen, &transport)
+                != NGX_OK
+                || (transport != NGX_STREAM_SIP_UDP
+                    && (flow = ngx_stream_sip_flow_connect(stx->ls, &sa,
+                                                           socklen, transport,
+                                                           stx->log))
+                       == 0))
+            {
                 ngx_log_error(NGX_LOG_INFO, stx->log, 0,
                               "SIP proxy: contact \"%V\" is not reachable "
-                              "over UDP by address", &t->uri);
+                              "by address", &t->uri);
 
             } else if (ngx_stream_sip_branch_start(stx, m, &t->uri,
-                                                   &t->path, &sa, socklen, 0)
+                                                   &t->path, &sa, socklen,
+                                                   flow)
                        == NGX_OK)
             {
                 started++;
@@ -1518,7 +1577,7 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     ngx_str_t *ruri, ngx_str_t *route, ngx_sockaddr_t *sa, socklen_t socklen,
     ngx_uint_t flow)
 {
-    u_char                   *p;
+    u_char                   *p, hbuf[NGX_SOCKADDR_STRLEN];
     size_t                    len;
     ngx_str_t                 host;
     ngx_uint_t                transport;
@@ -1529,8 +1588,7 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     transport = NGX_STREAM_SIP_UDP;
 
     if (flow
-        && ngx_stream_sip_flow_host(flow, stx->pool, &host, &transport)
-           != NGX_OK)
+        && ngx_stream_sip_flow_host(flow, hbuf, &host, &transport) != NGX_OK)
     {
         return NGX_DECLINED;
     }
@@ -1553,8 +1611,46 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     ngx_memzero(&f, sizeof(ngx_sip_forward_t));
 
     f.pop_route = stx->pop_route;
-    f.record_route = stx->record_route;
     f.drop = stx->drop;
+
+    /*
+     * Record-Route: one value when both sides are our UDP socket, else
+     * the callee's side and then the caller's (RFC 5658).
+     */
+
+    if (stx->record_route.len
+        && (flow || stx->client_flow))
+    {
+        p = ngx_pnalloc(stx->pool, stx->record_route.len + 2
+                                   + sizeof("<sip:;transport=tls;lr;nsip=>")
+                                   + NGX_SOCKADDR_STRLEN + 16
+                                   + sizeof(";nfl=") + NGX_INT_T_LEN * 2
+                                   + 20);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (flow) {
+            if (ngx_stream_sip_flow_route(&m->call_id, flow, p, &f.record_route)
+                != NGX_OK)
+            {
+                return NGX_DECLINED;
+            }
+
+        } else {
+            f.record_route.data = p;
+            f.record_route.len = ngx_cpymem(p, stx->rr_udp.data,
+                                            stx->rr_udp.len) - p;
+        }
+
+        p = f.record_route.data + f.record_route.len;
+        *p++ = ','; *p++ = ' ';
+        p = ngx_cpymem(p, stx->record_route.data, stx->record_route.len);
+        f.record_route.len = p - f.record_route.data;
+
+    } else {
+        f.record_route = stx->record_route;
+    }
 
     if (ruri) {
 

@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 
-# Callers over TCP and TLS, callees over UDP, 4 workers: SIPp over TCP
+# Callers over TCP and TLS, callees over UDP, and UDP callers to a callee
+# over TCP (connections of ours, reused), 4 workers: SIPp over TCP
 # (-t t1) calls through nginx to a SIPp callee over UDP (Record-Route
 # twice, RFC 5658: the caller's ACK and BYE come back over TCP, the
 # callee's BYE goes out on the caller's own connection, whichever worker
@@ -45,6 +46,13 @@ stream {
         sip_domain example.com;
         sip_pass 127.0.0.1:%%PORT_3%%;
     }
+
+    server {
+        listen 127.0.0.1:%%PORT_4%% udp;
+        sip on;
+        sip_domain example.com;
+        sip_pass "sip:127.0.0.1:%%PORT_5%%;transport=tcp";
+    }
 }
 EOF2
 
@@ -64,6 +72,17 @@ sipp_call($t, $sipp, 'uas_cancel', 'uac_cancel', 20, $proxy, $uas_port,
     'TCP caller: CANCEL while ringing', '-t t1');
 sipp_call($t, $sipp, 'uas_busy', 'uac_busy', 20, $proxy, $uas_port,
     'TCP caller: 486 back, ACK hop by hop', '-t t1');
+
+# UDP callers, a callee over TCP: one connection of ours, reused; the
+# callee's BYE comes on it, the caller's ACK and BYE go on it
+
+sipp_call($t, $sipp, 'uas_call', 'uac_call', 200, $t->port(4), $t->port(5),
+    'UDP caller, TCP callee: calls with ACK and BYE along the route',
+    '', '-t t1');
+sipp_call($t, $sipp, 'uas_bye', 'uac_bye', 50, $t->port(4), $t->port(5),
+    'UDP caller, TCP callee: BYE from the callee', '', '-t t1');
+sipp_call($t, $sipp, 'uas_cancel', 'uac_cancel', 20, $t->port(4),
+    $t->port(5), 'UDP caller, TCP callee: CANCEL', '', '-t t1');
 
 # a TLS caller by hand, a UDP callee by hand
 

@@ -226,12 +226,13 @@ sub sipp_scenarios {
 
 
 # sipp_call($t, $sipp, $uas, $uac, $calls, $proxy_port, $uas_port, $name,
-#     [$uac_options]), e.g. "-t t1" for a caller over TCP
+#     [$uac_options, $uas_options]), e.g. "-t t1" for TCP
 sub sipp_call {
     my ($t, $sipp, $uas, $uac, $calls, $proxy, $uas_port, $name,
-        $uac_opt) = @_;
+        $uac_opt, $uas_opt) = @_;
 
     $uac_opt //= '';
+    my @uas_opt = split ' ', $uas_opt // '';
 
     my $p = $t->prefix;
 
@@ -245,7 +246,7 @@ sub sipp_call {
             '-p', $uas_port, '-m', $calls, '-nostdin',
             '-timeout', '60s', '-timeout_error', '-trace_err',
             '-error_file', "$p/$uas.err",
-            '-default_behaviors', 'all,-abortunexp');
+            '-default_behaviors', 'all,-abortunexp', @uas_opt);
         exit 127;
     }
 
