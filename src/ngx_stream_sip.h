@@ -83,6 +83,8 @@ typedef struct {
     ngx_str_t                   uri;
     ngx_str_t                   path;             /* a Route value, or "" */
     ngx_uint_t                  q;
+    ngx_uint_t                  flow;             /* its connection, or 0 */
+    ngx_uint_t                  worker;           /* of the connection */
 } ngx_stream_sip_target_t;
 
 
@@ -132,6 +134,7 @@ ngx_int_t ngx_stream_sip_flow_parse(ngx_str_t *fl, ngx_uint_t *worker,
     ngx_uint_t *number);
 
 ngx_int_t ngx_stream_sip_channel_worker(ngx_uint_t worker);
+ngx_uint_t ngx_stream_sip_channel_injected(ngx_connection_t *c);
 ngx_int_t ngx_stream_sip_channel_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_sip_channel_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_sip_channel_owner(ngx_str_t *call_id);

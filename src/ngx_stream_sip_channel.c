@@ -449,6 +449,15 @@ failed:
 }
 
 
+/* whether a datagram came from another worker, not from the network */
+
+ngx_uint_t
+ngx_stream_sip_channel_injected(ngx_connection_t *c)
+{
+    return c->recv == ngx_stream_sip_channel_recv;
+}
+
+
 /* the one datagram is in c->buffer; there is never another */
 
 static ssize_t

@@ -615,8 +615,11 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         return;
     }
 
+    /* a datagram passed on is not passed again: no ping-pong */
+
     if (ctx->transport == NGX_STREAM_SIP_UDP
-        && m->hdr[NGX_SIP_HDR_CALL_ID])
+        && m->hdr[NGX_SIP_HDR_CALL_ID]
+        && !ngx_stream_sip_channel_injected(c))
     {
         owner = ngx_stream_sip_owner(m);
 

@@ -124,6 +124,8 @@ static ngx_int_t ngx_stream_sip_proxy_in_stx(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 static ngx_int_t ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s,
     ngx_sip_msg_t *m, ngx_stream_sip_route_t *r);
+static ngx_int_t ngx_stream_sip_proxy_to_flow_worker(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets);
 static ngx_int_t ngx_stream_sip_flow_route(ngx_str_t *call_id,
     ngx_uint_t flow, u_char *buf, ngx_str_t *rr);
 static ngx_int_t ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
@@ -333,6 +335,12 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         }
     }
 
+    if (targets && ctx->transport == NGX_STREAM_SIP_UDP
+        && ngx_stream_sip_proxy_to_flow_worker(s, ctx, targets) == NGX_OK)
+    {
+        return NGX_OK;
+    }
+
     if (ngx_stream_sip_udp_listening(s->connection) == NULL) {
         ngx_str_set(&reason, "No UDP Listener to Forward From");
         ngx_stream_sip_respond(s, ctx, 502, &reason, NULL);
@@ -433,6 +441,46 @@ ngx_stream_sip_proxy_route(ngx_stream_session_t *s, ngx_sip_msg_t *m)
     ngx_stream_sip_route_t  r;
 
     return ngx_stream_sip_proxy_route_set(s, m, &r);
+}
+
+
+/*
+ * A contact reached on its connection, which another worker holds: the
+ * request goes to that worker, which forks there (its contacts on yet
+ * other workers' connections are then left out).
+ */
+
+static ngx_int_t
+ngx_stream_sip_proxy_to_flow_worker(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets)
+{
+    ngx_int_t                 slot;
+    ngx_uint_t                i;
+    ngx_sip_msg_t            *m;
+    ngx_stream_sip_target_t  *t;
+
+    m = &ctx->msg;
+    t = targets->elts;
+
+    for (i = 0; i < targets->nelts; i++) {
+
+        if (t[i].flow == 0 || t[i].worker == ngx_worker) {
+            continue;
+        }
+
+        slot = ngx_stream_sip_channel_worker(t[i].worker);
+
+        if (slot >= 0
+            && ngx_stream_sip_channel_pass(s->connection, slot, m->start,
+                                           m->end - m->start)
+               == NGX_OK)
+        {
+            ctx->passed = 1;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -1393,6 +1441,8 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
             /* the lookup's copies live in the datagram's pool */
 
             stx->targets[i].q = t[i].q;
+            stx->targets[i].flow = t[i].flow;
+            stx->targets[i].worker = t[i].worker;
             stx->targets[i].uri.len = t[i].uri.len;
             stx->targets[i].path.len = t[i].path.len;
             stx->targets[i].uri.data = ngx_pstrdup(pool, &t[i].uri);
@@ -1543,7 +1593,26 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
 
             flow = 0;
 
-            if (ngx_stream_sip_target_hop(t, &sa, &socklen, &transport)
+            if (t->flow) {
+
+                /* a phone on its own connection, if it is still there */
+
+                if (t->worker == ngx_worker
+                    && ngx_stream_sip_flow_exists(t->flow)
+                    && ngx_stream_sip_branch_start(stx, m, &t->uri,
+                                                   &t->path, NULL, 0,
+                                                   t->flow)
+                       == NGX_OK)
+                {
+                    started++;
+
+                } else {
+                    ngx_log_error(NGX_LOG_INFO, stx->log, 0,
+                                  "SIP proxy: the connection of contact "
+                                  "\"%V\" is gone", &t->uri);
+                }
+
+            } else if (ngx_stream_sip_target_hop(t, &sa, &socklen, &transport)
                 != NGX_OK
                 || (transport != NGX_STREAM_SIP_UDP
                     && (flow = ngx_stream_sip_flow_connect(stx->ls, &sa,

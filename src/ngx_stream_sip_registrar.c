@@ -37,9 +37,11 @@ typedef struct {
     ngx_queue_t                      expire;    /* in the zone, by time */
     ngx_stream_sip_aor_t            *aor;
     time_t                           expires;   /* absolute */
+    ngx_uint_t                       flow;      /* its connection, or 0 */
     uint32_t                         cseq;
     u_short                          q;
     u_char                           transport;
+    u_char                           flow_worker;
     u_char                           contact_len;
     u_char                           call_id_len;
     u_char                           source_len;
@@ -629,6 +631,16 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         b->cseq = m->cseq.number;
         b->q = (u_short) reg[i].addr.q;
         b->transport = (u_char) ctx->transport;
+
+        /*
+         * Over TCP or TLS the phone is reached on its own connection
+         * (RFC 5626): a Contact behind NAT means nothing to us.
+         */
+
+        if (ctx->transport != NGX_STREAM_SIP_UDP) {
+            b->flow = s->connection->number;
+            b->flow_worker = (u_char) ngx_worker;
+        }
 
         ngx_queue_insert_tail(&a->bindings, &b->queue);
         a->nbindings++;
@@ -1977,6 +1989,8 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
         }
 
         t->q = b->q;
+        t->flow = b->flow;
+        t->worker = b->flow_worker;
         t->uri.data = p;
         t->uri.len = b->contact_len;
         t->path.data = p + b->contact_len;
