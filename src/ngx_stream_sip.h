@@ -70,6 +70,26 @@ typedef struct {
 } ngx_stream_sip_ctx_t;
 
 
+/* TLS towards peers: ngx_stream_sip_ssl.c */
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_flag_t                  verify;
+    ngx_uint_t                  verify_depth;
+    ngx_flag_t                  server_name;
+    ngx_flag_t                  session_reuse;
+    ngx_uint_t                  protocols;
+    ngx_str_t                   ciphers;
+    ngx_str_t                   certificate;
+    ngx_str_t                   certificate_key;
+    ngx_str_t                   trusted_certificate;
+    ngx_str_t                   name;
+#if (NGX_STREAM_SSL)
+    ngx_ssl_t                  *ssl;
+    ngx_ssl_session_t          *session;          /* per worker */
+#endif
+} ngx_stream_sip_ssl_srv_conf_t;
+
+
 /* what the Route header of a request says: ngx_stream_sip_proxy_route() */
 #define NGX_STREAM_SIP_ROUTE_NONE      0
 #define NGX_STREAM_SIP_ROUTE_OURS      1
@@ -129,7 +149,16 @@ ngx_int_t ngx_stream_sip_flow_host(ngx_uint_t flow, u_char *buf,
     ngx_str_t *host, ngx_uint_t *transport);
 ngx_uint_t ngx_stream_sip_flow_connect(ngx_listening_t *ls,
     ngx_sockaddr_t *sa, socklen_t socklen, ngx_uint_t transport,
-    ngx_log_t *log);
+    ngx_stream_sip_ssl_srv_conf_t *sslcf, ngx_str_t *name, ngx_log_t *log);
+void ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow);
+
+#if (NGX_STREAM_SSL)
+ngx_int_t ngx_stream_sip_ssl_connect(ngx_connection_t *c,
+    ngx_stream_sip_ssl_srv_conf_t *sslcf, ngx_str_t *name,
+    ngx_connection_handler_pt done);
+ngx_int_t ngx_stream_sip_ssl_verify(ngx_connection_t *c,
+    ngx_stream_sip_ssl_srv_conf_t *sslcf, ngx_str_t *name);
+#endif
 ngx_int_t ngx_stream_sip_flow_parse(ngx_str_t *fl, ngx_uint_t *worker,
     ngx_uint_t *number);
 
@@ -150,6 +179,7 @@ extern ngx_module_t  ngx_stream_sip_module;
 extern ngx_module_t  ngx_stream_sip_registrar_module;
 extern ngx_module_t  ngx_stream_sip_auth_module;
 extern ngx_module_t  ngx_stream_sip_limit_module;
+extern ngx_module_t  ngx_stream_sip_ssl_module;
 
 
 #endif /* _NGX_STREAM_SIP_H_INCLUDED_ */

@@ -43,6 +43,9 @@ typedef struct {
     ngx_listening_t         *ls;         /* the server it belongs to */
     ngx_uint_t               transport;
 
+    ngx_stream_sip_ssl_srv_conf_t  *sslcf;
+    ngx_str_t                name;       /* to verify the peer as */
+
     u_char                  *pending;    /* ngx_alloc()ed */
     size_t                   npending;
 } ngx_stream_sip_flow_t;
@@ -53,8 +56,15 @@ static uint32_t ngx_stream_sip_flow_hash(struct sockaddr *sa,
     socklen_t socklen, ngx_uint_t transport);
 static void ngx_stream_sip_flow_insert(ngx_stream_sip_flow_t *f);
 static void ngx_stream_sip_flow_connected(ngx_event_t *ev);
+static void ngx_stream_sip_flow_handshaked(ngx_connection_t *c);
+static void ngx_stream_sip_flow_adopt(ngx_stream_sip_flow_t *f);
 static void ngx_stream_sip_flow_fail(ngx_stream_sip_flow_t *f);
 static void ngx_stream_sip_flow_cleanup(void *data);
+static void ngx_stream_sip_flow_gone(ngx_uint_t number);
+static void ngx_stream_sip_flow_gone_handler(ngx_event_t *ev);
+
+
+#define NGX_STREAM_SIP_MAX_GONE  64
 
 
 static ngx_rbtree_t       ngx_stream_sip_flows;
@@ -62,6 +72,10 @@ static ngx_rbtree_node_t  ngx_stream_sip_flows_sentinel;
 static ngx_rbtree_t       ngx_stream_sip_flow_addrs;
 static ngx_rbtree_node_t  ngx_stream_sip_flow_addrs_sentinel;
 static ngx_uint_t         ngx_stream_sip_flows_ready;
+
+static ngx_event_t        ngx_stream_sip_gone_event;
+static ngx_uint_t         ngx_stream_sip_gone[NGX_STREAM_SIP_MAX_GONE];
+static ngx_uint_t         ngx_stream_sip_ngone;
 
 
 /* a session on a TCP or TLS connection: accepted, or adopted */
@@ -150,6 +164,45 @@ ngx_stream_sip_flow_delete(ngx_stream_session_t *s)
     if (f) {
         ngx_rbtree_delete(&ngx_stream_sip_flows, &f->node);
         ngx_rbtree_delete(&ngx_stream_sip_flow_addrs, &f->anode);
+        ngx_stream_sip_flow_gone(f->connection->number);
+    }
+}
+
+
+/*
+ * A flow that closed: the branches still waiting on it fail, not when
+ * their timers say so.  Not at once: the connection is being closed by
+ * whoever called, so a posted event does it.
+ */
+
+static void
+ngx_stream_sip_flow_gone(ngx_uint_t number)
+{
+    if (ngx_stream_sip_ngone == NGX_STREAM_SIP_MAX_GONE) {
+        return;
+    }
+
+    ngx_stream_sip_gone[ngx_stream_sip_ngone++] = number;
+
+    if (!ngx_stream_sip_gone_event.posted) {
+        ngx_stream_sip_gone_event.handler = ngx_stream_sip_flow_gone_handler;
+        ngx_stream_sip_gone_event.log = ngx_cycle->log;
+        ngx_post_event(&ngx_stream_sip_gone_event, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_stream_sip_flow_gone_handler(ngx_event_t *ev)
+{
+    ngx_uint_t  i, n, gone[NGX_STREAM_SIP_MAX_GONE];
+
+    n = ngx_stream_sip_ngone;
+    ngx_memcpy(gone, ngx_stream_sip_gone, n * sizeof(ngx_uint_t));
+    ngx_stream_sip_ngone = 0;
+
+    for (i = 0; i < n; i++) {
+        ngx_stream_sip_proxy_flow_failed(gone[i]);
     }
 }
 
@@ -306,7 +359,8 @@ ngx_stream_sip_flow_hash(struct sockaddr *sa, socklen_t socklen,
 
 ngx_uint_t
 ngx_stream_sip_flow_connect(ngx_listening_t *ls, ngx_sockaddr_t *sa,
-    socklen_t socklen, ngx_uint_t transport, ngx_log_t *log)
+    socklen_t socklen, ngx_uint_t transport,
+    ngx_stream_sip_ssl_srv_conf_t *sslcf, ngx_str_t *name, ngx_log_t *log)
 {
     uint32_t                 hash;
     ngx_int_t                rc;
@@ -341,7 +395,19 @@ ngx_stream_sip_flow_connect(ngx_listening_t *ls, ngx_sockaddr_t *sa,
                     ((u_char *) node - offsetof(ngx_stream_sip_flow_t,
                                                 anode));
 
+            /*
+             * TLS: only a connection of ours made with the same settings
+             * and verified as the same name; a peer's own connection to
+             * us proves nothing of what we would verify.
+             */
+
             if (f->transport == transport
+                && (transport != NGX_STREAM_SIP_TLS
+                    || (f->sslcf && f->sslcf == sslcf
+                        && (name == NULL
+                            || (f->name.len == name->len
+                                && ngx_strncmp(f->name.data, name->data,
+                                               name->len) == 0))))
                 && ngx_cmp_sockaddr(f->connection->sockaddr,
                                     f->connection->socklen,
                                     &sa->sockaddr, socklen, 1)
@@ -359,9 +425,12 @@ ngx_stream_sip_flow_connect(ngx_listening_t *ls, ngx_sockaddr_t *sa,
         }
     }
 
-    if (transport != NGX_STREAM_SIP_TCP) {
-
-        /* TLS to peers comes with sip_ssl (the TLS issue) */
+    if (transport == NGX_STREAM_SIP_UDP
+#if !(NGX_STREAM_SSL)
+        || transport == NGX_STREAM_SIP_TLS
+#endif
+       )
+    {
         return 0;
     }
 
@@ -425,6 +494,26 @@ ngx_stream_sip_flow_connect(ngx_listening_t *ls, ngx_sockaddr_t *sa,
     f->connection = c;
     f->ls = ls;
     f->transport = transport;
+    f->sslcf = sslcf;
+
+    /* the name to verify: given, or the address */
+
+    if (name && name->len) {
+        f->name.data = ngx_pstrdup(c->pool, name);
+        f->name.len = name->len;
+
+    } else {
+        f->name.data = c->addr_text.data;
+        f->name.len = c->addr_text.len;
+
+        while (f->name.len && f->name.data[f->name.len - 1] != ':') {
+            f->name.len--;
+        }
+
+        if (f->name.len) {
+            f->name.len--;
+        }
+    }
 
     cln->handler = ngx_stream_sip_flow_cleanup;
     cln->data = f;
@@ -484,6 +573,63 @@ ngx_stream_sip_flow_connected(ngx_event_t *ev)
         return;
     }
 
+#if (NGX_STREAM_SSL)
+
+    if (f->transport == NGX_STREAM_SIP_TLS && c->ssl == NULL) {
+
+        switch (ngx_stream_sip_ssl_connect(c, f->sslcf, &f->name,
+                                           ngx_stream_sip_flow_handshaked))
+        {
+        case NGX_AGAIN:
+            if (!c->write->timer_set) {
+                ngx_add_timer(c->write, 10000);
+            }
+
+            return;
+
+        case NGX_OK:
+            ngx_stream_sip_flow_handshaked(c);
+            return;
+
+        default:
+            ngx_stream_sip_flow_fail(f);
+            return;
+        }
+    }
+
+#endif
+
+    ngx_stream_sip_flow_adopt(f);
+}
+
+
+#if (NGX_STREAM_SSL)
+
+static void
+ngx_stream_sip_flow_handshaked(ngx_connection_t *c)
+{
+    ngx_stream_sip_flow_t  *f;
+
+    f = c->data;
+
+    if (ngx_stream_sip_ssl_verify(c, f->sslcf, &f->name) != NGX_OK) {
+        ngx_stream_sip_flow_fail(f);
+        return;
+    }
+
+    ngx_stream_sip_flow_adopt(f);
+}
+
+#endif
+
+
+static void
+ngx_stream_sip_flow_adopt(ngx_stream_sip_flow_t *f)
+{
+    ngx_connection_t  *c;
+
+    c = f->connection;
+
     if (c->write->timer_set) {
         ngx_del_timer(c->write);
     }
@@ -496,17 +642,31 @@ ngx_stream_sip_flow_connected(ngx_event_t *ev)
 }
 
 
+/* never connected: what waited for it fails now, not at its timeout */
+
 static void
 ngx_stream_sip_flow_fail(ngx_stream_sip_flow_t *f)
 {
+    ngx_uint_t         number;
     ngx_pool_t        *pool;
     ngx_connection_t  *c;
 
     c = f->connection;
     pool = c->pool;
+    number = c->number;
+
+#if (NGX_STREAM_SSL)
+    if (c->ssl) {
+        c->ssl->no_wait_shutdown = 1;
+        c->ssl->no_send_shutdown = 1;
+        (void) ngx_ssl_shutdown(c);
+    }
+#endif
 
     ngx_close_connection(c);
     ngx_destroy_pool(pool);
+
+    ngx_stream_sip_proxy_flow_failed(number);
 }
 
 
@@ -525,5 +685,6 @@ ngx_stream_sip_flow_cleanup(void *data)
     if (ngx_stream_sip_flow_get(f->connection->number) == f) {
         ngx_rbtree_delete(&ngx_stream_sip_flows, &f->node);
         ngx_rbtree_delete(&ngx_stream_sip_flow_addrs, &f->anode);
+        ngx_stream_sip_flow_gone(f->connection->number);
     }
 }

@@ -1565,12 +1565,10 @@ ngx_stream_sip_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_stream_sip_pass_url(&value[1], &host, &port,
                                 &sscf->pass_transport)
-        != NGX_OK
-        || sscf->pass_transport == NGX_STREAM_SIP_TLS)
+        != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid or not yet supported target \"%V\" "
-                           "of \"sip_pass\": UDP and TCP so far",
+                           "invalid target \"%V\" of \"sip_pass\"",
                            &value[1]);
         return NGX_CONF_ERROR;
     }
@@ -1586,7 +1584,7 @@ ngx_stream_sip_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         && (ngx_inet_addr(host.data, host.len) != INADDR_NONE
             || host.data[0] == '['))
     {
-        port = 5060;
+        port = (sscf->pass_transport == NGX_STREAM_SIP_TLS) ? 5061 : 5060;
     }
 
     if (port) {

@@ -75,6 +75,7 @@ struct ngx_stream_sip_stx_s {
     ngx_str_t                   record_route; /* caller's side, or "" */
     ngx_str_t                   rr_udp;      /* our UDP side */
     ngx_uint_t                  transport;   /* to the upstream's peers */
+    ngx_stream_sip_ssl_srv_conf_t  *sslcf;
     ngx_str_t                   last;        /* final answer to the caller */
     ngx_str_t                   best;        /* best final answer yet */
     ngx_uint_t                  best_status;
@@ -356,7 +357,10 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 
         flow = ngx_stream_sip_flow_connect(
                                ngx_stream_sip_udp_listening(s->connection),
-                               &sa, socklen, transport, s->connection->log);
+                               &sa, socklen, transport,
+                               ngx_stream_get_module_srv_conf(s,
+                                                    ngx_stream_sip_ssl_module),
+                               NULL, s->connection->log);
         if (flow == 0) {
             ngx_str_set(&reason, "Could Not Connect to Next Hop");
             ngx_stream_sip_respond(s, ctx, 502, &reason, NULL);
@@ -786,14 +790,17 @@ ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
     ngx_str_t                         value, host;
     ngx_uint_t                        i, port;
     ngx_stream_sip_srv_conf_t        *sscf;
+    ngx_stream_sip_ssl_srv_conf_t    *sslcf;
     ngx_stream_upstream_srv_conf_t  **uscfp;
     ngx_stream_upstream_main_conf_t  *umcf;
 
     sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
 
+    sslcf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_ssl_module);
+
     if (sscf->pass_upstream) {
         *uscf = sscf->pass_upstream;
-        *transport = sscf->pass_transport;
+        *transport = sslcf->enable ? NGX_STREAM_SIP_TLS : sscf->pass_transport;
         return NGX_OK;
     }
 
@@ -809,9 +816,7 @@ ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
         return NGX_DECLINED;
     }
 
-    if (ngx_stream_sip_pass_url(&value, &host, &port, transport) != NGX_OK
-        || *transport == NGX_STREAM_SIP_TLS)
-    {
+    if (ngx_stream_sip_pass_url(&value, &host, &port, transport) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
                       "SIP proxy: sip_pass \"%V\" is not a UDP target",
                       &value);
@@ -830,6 +835,11 @@ ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
                == 0)
         {
             *uscf = uscfp[i];
+
+            if (sslcf->enable) {
+                *transport = NGX_STREAM_SIP_TLS;
+            }
+
             return NGX_OK;
         }
     }
@@ -848,8 +858,8 @@ ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
 
 
 /*
- * "host[:port]", "sip:host[:port][;params]": host, port (0 when none),
- * transport; NGX_ERROR for sips: and for transports we cannot use.
+ * "host[:port]", "sip[s]:host[:port][;params]": host, port (0 when
+ * none), transport; NGX_ERROR for transports we do not know.
  */
 
 ngx_int_t
@@ -865,10 +875,12 @@ ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host, ngx_uint_t *port,
     *transport = NGX_STREAM_SIP_UDP;
 
     if (end - p > 5 && ngx_strncasecmp(p, (u_char *) "sips:", 5) == 0) {
-        return NGX_ERROR;
-    }
+        p += 5;
+        *transport = NGX_STREAM_SIP_TLS;
 
-    if (end - p > 4 && ngx_strncasecmp(p, (u_char *) "sip:", 4) == 0) {
+    } else if (end - p > 4
+               && ngx_strncasecmp(p, (u_char *) "sip:", 4) == 0)
+    {
         p += 4;
     }
 
@@ -1028,15 +1040,22 @@ ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri, ngx_sockaddr_t *sa,
         *transport = ngx_stream_sip_transport_id(&uri->transport);
     }
 
-    if (uri->scheme_id != NGX_SIP_SCHEME_SIP
-        || *transport == NGX_STREAM_SIP_NONE)
-    {
+    if (uri->scheme_id == NGX_SIP_SCHEME_SIPS) {
+        *transport = NGX_STREAM_SIP_TLS;
+
+    } else if (uri->scheme_id != NGX_SIP_SCHEME_SIP) {
+        return NGX_ERROR;
+    }
+
+    if (*transport == NGX_STREAM_SIP_NONE) {
         return NGX_ERROR;
     }
 
     return ngx_stream_sip_host_sockaddr(uri->maddr.len ? &uri->maddr
                                                        : &uri->host,
-                                        uri->port ? uri->port : 5060,
+                                        uri->port ? uri->port
+                                        : (*transport == NGX_STREAM_SIP_TLS
+                                           ? 5061 : 5060),
                                         sa, socklen);
 }
 
@@ -1357,6 +1376,7 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     stx->pool = pool;
     stx->log = ngx_cycle->log;
+    stx->sslcf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_ssl_module);
     stx->ls = ngx_stream_sip_udp_listening(c);
     stx->method = m->method_id;
     stx->t1 = sscf->t1;
@@ -1564,7 +1584,9 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
 
         if (stx->transport != NGX_STREAM_SIP_UDP) {
             flow = ngx_stream_sip_flow_connect(stx->ls, &sa, pc->socklen,
-                                               stx->transport, stx->log);
+                                               stx->transport, stx->sslcf,
+                                               &stx->upstream->upstream->host,
+                                               stx->log);
         }
 
         rc = (stx->transport != NGX_STREAM_SIP_UDP && flow == 0)
@@ -1617,6 +1639,7 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
                 || (transport != NGX_STREAM_SIP_UDP
                     && (flow = ngx_stream_sip_flow_connect(stx->ls, &sa,
                                                            socklen, transport,
+                                                           stx->sslcf, NULL,
                                                            stx->log))
                        == 0))
             {
@@ -2009,6 +2032,13 @@ ngx_stream_sip_stx_final(ngx_stream_sip_stx_t *stx)
         (void) ngx_stream_sip_stx_answer(stx, 503,
                                          "No Upstream Peer Answered");
 
+    } else if (status == 503 && stx->best.len == 0) {
+
+        /* ours: the connection to the next hop failed */
+
+        (void) ngx_stream_sip_stx_answer(stx, 503,
+                                         "Could Not Reach Next Hop");
+
     } else if (status == 503) {
 
         /* a 503 is about the next hop, not about us (16.7 step 6) */
@@ -2291,6 +2321,52 @@ ngx_stream_sip_send(ngx_listening_t *ls, ngx_log_t *log, ngx_str_t *msg,
     if (n != (ssize_t) msg->len) {
         ngx_log_error(NGX_LOG_INFO, log, ngx_socket_errno,
                       "SIP proxy: sendto() failed");
+    }
+}
+
+
+/*
+ * A connection of ours never came up (refused, timed out, a certificate
+ * that failed verification): the branches waiting for it fail now, as a
+ * 503 of the next hop, which moves an upstream to its next peer.
+ */
+
+void
+ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
+{
+    ngx_uint_t                 i, n;
+    ngx_rbtree_node_t         *node, *root, *sentinel;
+    ngx_stream_sip_branch_t   *b, *failed[64];
+
+    if (!ngx_stream_sip_tx_ready) {
+        return;
+    }
+
+    /* collected first: failing one may start others */
+
+    n = 0;
+    root = ngx_stream_sip_branch_tree.root;
+    sentinel = ngx_stream_sip_branch_tree.sentinel;
+
+    if (root == sentinel) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(root, sentinel);
+         node && n < 64;
+         node = ngx_rbtree_next(&ngx_stream_sip_branch_tree, node))
+    {
+        b = (ngx_stream_sip_branch_t *) node;
+
+        if (b->flow == flow && !b->completed) {
+            failed[n++] = b;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (!failed[i]->completed) {
+            ngx_stream_sip_branch_done(failed[i], 503, NULL);
+        }
     }
 }
 
