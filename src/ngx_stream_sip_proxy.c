@@ -49,6 +49,10 @@ struct ngx_stream_sip_branch_s {
     ngx_sockaddr_t              peer;
     socklen_t                   peer_len;
     ngx_uint_t                  flow;        /* or over this connection */
+    ngx_listening_t            *ls;          /* the UDP socket it uses */
+    ngx_str_t                  *ruri;        /* as started, to start again */
+    ngx_str_t                  *route;
+    unsigned                    upgraded:1;  /* too big for UDP: TCP */
 
     ngx_event_t                 retransmit;  /* A, E */
     ngx_event_t                 timeout;     /* B, F, then C */
@@ -146,6 +150,12 @@ static ngx_int_t ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_uint_t pop, ngx_uint_t flow,
     ngx_sockaddr_t *sa, socklen_t socklen);
 static ngx_listening_t *ngx_stream_sip_udp_listening(ngx_connection_t *c);
+static ngx_listening_t *ngx_stream_sip_udp_listening_for(int family,
+    in_port_t port);
+static void ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b);
+static ngx_int_t ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b,
+    ngx_sip_msg_t *m, ngx_str_t *ruri, ngx_str_t *route, ngx_uint_t flow,
+    ngx_listening_t *ls, ngx_uint_t transport, ngx_str_t *host);
 static ngx_int_t ngx_stream_sip_udp_host(ngx_connection_t *c,
     ngx_listening_t *ls, ngx_pool_t *pool, ngx_str_t *host);
 static void ngx_stream_sip_flow_token(ngx_str_t *call_id, ngx_uint_t worker,
@@ -1216,10 +1226,6 @@ ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
 static ngx_listening_t *
 ngx_stream_sip_udp_listening(ngx_connection_t *c)
 {
-    ngx_uint_t        i;
-    in_port_t         port;
-    ngx_listening_t  *ls, *any;
-
     if (c->type == SOCK_DGRAM) {
         return c->listening;
     }
@@ -1228,7 +1234,19 @@ ngx_stream_sip_udp_listening(ngx_connection_t *c)
         return NULL;
     }
 
-    port = ngx_inet_get_port(c->local_sockaddr);
+    return ngx_stream_sip_udp_listening_for(c->local_sockaddr->sa_family,
+                                        ngx_inet_get_port(c->local_sockaddr));
+}
+
+
+/* a UDP listen of an address family: of that port if there is one */
+
+static ngx_listening_t *
+ngx_stream_sip_udp_listening_for(int family, in_port_t port)
+{
+    ngx_uint_t        i;
+    ngx_listening_t  *ls, *any;
+
     any = NULL;
     ls = ngx_cycle->listening.elts;
 
@@ -1236,7 +1254,7 @@ ngx_stream_sip_udp_listening(ngx_connection_t *c)
 
         if (ls[i].type != SOCK_DGRAM || ls[i].fd == (ngx_socket_t) -1
             || ls[i].handler != ngx_stream_init_connection
-            || ls[i].sockaddr->sa_family != c->local_sockaddr->sa_family)
+            || ls[i].sockaddr->sa_family != family)
         {
             continue;
         }
@@ -1331,8 +1349,7 @@ ngx_stream_sip_to_peer(ngx_stream_sip_branch_t *b, ngx_str_t *msg)
         return;
     }
 
-    ngx_stream_sip_send(b->stx->ls, b->stx->log, msg, &b->peer,
-                        b->peer_len);
+    ngx_stream_sip_send(b->ls, b->stx->log, msg, &b->peer, b->peer_len);
 }
 
 
@@ -1669,15 +1686,32 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     ngx_str_t *ruri, ngx_str_t *route, ngx_sockaddr_t *sa, socklen_t socklen,
     ngx_uint_t flow)
 {
-    u_char                   *p, hbuf[NGX_SOCKADDR_STRLEN];
-    size_t                    len;
+    u_char                    hbuf[NGX_SOCKADDR_STRLEN];
     ngx_str_t                 host;
-    ngx_uint_t                transport;
-    ngx_sip_forward_t         f;
+    ngx_uint_t                transport, upgraded;
+    ngx_listening_t          *ls;
     ngx_stream_sip_branch_t  *b;
 
     host = stx->via_host;
     transport = NGX_STREAM_SIP_UDP;
+    ls = stx->ls;
+    upgraded = 0;
+
+    if (!flow && sa && sa->sockaddr.sa_family != ls->sockaddr->sa_family) {
+
+        /* IPv4 <-> IPv6: our socket of the callee's family */
+
+        ls = ngx_stream_sip_udp_listening_for(sa->sockaddr.sa_family,
+                                          ngx_inet_get_port(stx->ls->sockaddr));
+        if (ls == NULL) {
+            ngx_log_error(NGX_LOG_INFO, stx->log, 0,
+                          "SIP proxy: no UDP listen of the next hop's "
+                          "address family");
+            return NGX_DECLINED;
+        }
+
+        host = ls->addr_text;
+    }
 
     if (flow
         && ngx_stream_sip_flow_host(flow, hbuf, &host, &transport) != NGX_OK)
@@ -1700,80 +1734,37 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
                                         | ngx_worker,
                                         ngx_stream_sip_key);
 
-    ngx_memzero(&f, sizeof(ngx_sip_forward_t));
-
-    f.pop_route = stx->pop_route;
-    f.drop = stx->drop;
-
-    /*
-     * Record-Route: one value when both sides are our UDP socket, else
-     * the callee's side and then the caller's (RFC 5658).
-     */
-
-    if (stx->record_route.len
-        && (flow || stx->client_flow))
+    if (ngx_stream_sip_branch_build(b, m, ruri, route, flow, ls, transport,
+                                    &host)
+        != NGX_OK)
     {
-        p = ngx_pnalloc(stx->pool, stx->record_route.len + 2
-                                   + sizeof("<sip:;transport=tls;lr;nsip=>")
-                                   + NGX_SOCKADDR_STRLEN + 16
-                                   + sizeof(";nfl=") + NGX_INT_T_LEN * 2
-                                   + 20);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
+        return NGX_DECLINED;
+    }
 
-        if (flow) {
-            if (ngx_stream_sip_flow_route(&m->call_id, flow, p, &f.record_route)
-                != NGX_OK)
-            {
-                return NGX_DECLINED;
-            }
+    if (!flow && sa && b->sent.len > 1300) {
+
+        /*
+         * RFC 3261 18.1.1: more than 1300 bytes go over TCP (and back
+         * to UDP if the next hop takes no TCP)
+         */
+
+        flow = ngx_stream_sip_flow_connect(ls, sa, socklen,
+                                           NGX_STREAM_SIP_TCP, stx->sslcf,
+                                           NULL, stx->log);
+
+        if (flow
+            && ngx_stream_sip_flow_host(flow, hbuf, &host, &transport)
+               == NGX_OK
+            && ngx_stream_sip_branch_build(b, m, ruri, route, flow, ls,
+                                           transport, &host)
+               == NGX_OK)
+        {
+            upgraded = 1;
 
         } else {
-            f.record_route.data = p;
-            f.record_route.len = ngx_cpymem(p, stx->rr_udp.data,
-                                            stx->rr_udp.len) - p;
+            flow = 0;
         }
-
-        p = f.record_route.data + f.record_route.len;
-        *p++ = ','; *p++ = ' ';
-        p = ngx_cpymem(p, stx->record_route.data, stx->record_route.len);
-        f.record_route.len = p - f.record_route.data;
-
-    } else {
-        f.record_route = stx->record_route;
     }
-
-    if (ruri) {
-
-        /* RFC 3261 16.5: the Request-URI becomes the contact */
-        f.ruri = *ruri;
-    }
-
-    if (route) {
-        f.route = *route;
-    }
-
-    f.via.data = ngx_pnalloc(stx->pool, sizeof("SIP/2.0/UDP ;branch=;rport")
-                                        + host.len + b->branch.len);
-    if (f.via.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%s %V;branch=%V;rport",
-                            ngx_stream_sip_transport_name(transport), &host,
-                            &b->branch)
-                - f.via.data;
-
-    len = ngx_sip_forward_size(m, &f);
-
-    p = ngx_pnalloc(stx->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->sent.data = p;
-    b->sent.len = ngx_sip_forward_request(p, m, &f) - p;
 
     if (sa) {
         ngx_memcpy(&b->peer, sa, socklen);
@@ -1781,6 +1772,10 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     }
 
     b->flow = flow;
+    b->ls = ls;
+    b->ruri = ruri;
+    b->route = route;
+    b->upgraded = upgraded;
 
     b->retransmit.handler = ngx_stream_sip_branch_retransmit;
     b->retransmit.data = b;
@@ -1811,6 +1806,108 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     }
 
     ngx_add_timer(&b->timeout, 64 * stx->t1);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request as it goes on a branch: our Via (of the socket or flow it
+ * leaves by), Record-Route (one value when both sides are our same UDP
+ * socket, else the callee's side and then the caller's, RFC 5658), the
+ * contact as Request-URI and its Path as Route.
+ */
+
+static ngx_int_t
+ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *m,
+    ngx_str_t *ruri, ngx_str_t *route, ngx_uint_t flow, ngx_listening_t *ls,
+    ngx_uint_t transport, ngx_str_t *host)
+{
+    u_char                *p, token[16];
+    size_t                 len;
+    ngx_sip_forward_t      f;
+    ngx_stream_sip_stx_t  *stx;
+
+    stx = b->stx;
+
+    ngx_memzero(&f, sizeof(ngx_sip_forward_t));
+
+    f.pop_route = stx->pop_route;
+    f.drop = stx->drop;
+
+    if (stx->record_route.len
+        && (flow || stx->client_flow || ls != stx->ls))
+    {
+        p = ngx_pnalloc(stx->pool, stx->record_route.len + 2
+                                   + sizeof("<sip:;transport=tls;lr;nsip=>")
+                                   + NGX_SOCKADDR_STRLEN + 16
+                                   + sizeof(";nfl=") + NGX_INT_T_LEN * 2
+                                   + 20);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (flow) {
+            if (ngx_stream_sip_flow_route(&m->call_id, flow, p, &f.record_route)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+        } else if (ls != stx->ls) {
+            ngx_stream_sip_proxy_route_token(&m->call_id, token);
+
+            f.record_route.data = p;
+            f.record_route.len = ngx_sprintf(p, "<sip:%V;lr;nsip=%*s>",
+                                             &ls->addr_text, (size_t) 16,
+                                             token)
+                                 - p;
+
+        } else {
+            f.record_route.data = p;
+            f.record_route.len = ngx_cpymem(p, stx->rr_udp.data,
+                                            stx->rr_udp.len) - p;
+        }
+
+        p = f.record_route.data + f.record_route.len;
+        *p++ = ','; *p++ = ' ';
+        p = ngx_cpymem(p, stx->record_route.data, stx->record_route.len);
+        f.record_route.len = p - f.record_route.data;
+
+    } else {
+        f.record_route = stx->record_route;
+    }
+
+    if (ruri) {
+
+        /* RFC 3261 16.5: the Request-URI becomes the contact */
+        f.ruri = *ruri;
+    }
+
+    if (route) {
+        f.route = *route;
+    }
+
+    f.via.data = ngx_pnalloc(stx->pool, sizeof("SIP/2.0/UDP ;branch=;rport")
+                                        + host->len + b->branch.len);
+    if (f.via.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%s %V;branch=%V;rport",
+                            ngx_stream_sip_transport_name(transport), host,
+                            &b->branch)
+                - f.via.data;
+
+    len = ngx_sip_forward_size(m, &f);
+
+    p = ngx_pnalloc(stx->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->sent.data = p;
+    b->sent.len = ngx_sip_forward_request(p, m, &f) - p;
 
     return NGX_OK;
 }
@@ -2364,10 +2461,55 @@ ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
     }
 
     for (i = 0; i < n; i++) {
-        if (!failed[i]->completed) {
-            ngx_stream_sip_branch_done(failed[i], 503, NULL);
+        b = failed[i];
+
+        if (b->completed) {
+            continue;
         }
+
+        if (b->upgraded && b->status == 0) {
+            ngx_stream_sip_branch_resend_udp(b);
+            continue;
+        }
+
+        ngx_stream_sip_branch_done(b, 503, NULL);
     }
+}
+
+
+/* a request too big for UDP whose next hop takes no TCP: UDP after all */
+
+static void
+ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b)
+{
+    ngx_str_t              host;
+    ngx_sip_msg_t          m;
+    ngx_stream_sip_stx_t  *stx;
+
+    stx = b->stx;
+
+    host = (b->ls == stx->ls) ? stx->via_host : b->ls->addr_text;
+
+    if (ngx_stream_sip_reparse(&stx->orig, &m) != NGX_OK
+        || ngx_stream_sip_branch_build(b, &m, b->ruri, b->route, 0, b->ls,
+                                       NGX_STREAM_SIP_UDP, &host)
+           != NGX_OK)
+    {
+        ngx_stream_sip_branch_done(b, 503, NULL);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, stx->log, 0,
+                  "SIP proxy: next hop takes no TCP, %uz bytes over UDP",
+                  b->sent.len);
+
+    b->flow = 0;
+    b->upgraded = 0;
+
+    ngx_stream_sip_to_peer(b, &b->sent);
+
+    b->interval = stx->t1;
+    ngx_add_timer(&b->retransmit, b->interval);
 }
 
 
