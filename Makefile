@@ -33,7 +33,7 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -fno-sanitize-recover=undefined
 
 .PHONY: all module deps unit fuzz test test-t run clean bench-registrar \
-        bench-proxy bench bench-deps
+        bench-proxy bench bench-deps bench-tls
 
 all: module
 
@@ -155,3 +155,9 @@ bench: deps bench-deps module
 	    $(if $(BENCH_SMOKE),SMOKE=1) bench/compare.sh $(BENCH_COMPARE_CALLS) \
 	    $(BENCH_COMPARE_CPS) $(BENCH_WORKERS)'
 	bench/parser/run.sh $(if $(BENCH_SMOKE),-n 20000 -o 20000 -r 1)
+
+# Memory per idle registered TLS phone (docs/benchmarks.md).
+BENCH_FLOWS ?= 2000
+bench-tls: deps module
+	unshare -n -- bash -c 'ip link set lo up && \
+	    bench/tls_flows.sh $(BENCH_FLOWS) 1'

@@ -293,6 +293,19 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
         return;
     }
 
+    if (c->close) {
+
+        /*
+         * The worker is leaving (nginx -s reload): an idle flow closes,
+         * its phone connects again, to a new worker (docs/design.md).
+         */
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "SIP connection closed: worker shutting down");
+        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+        return;
+    }
+
     if (ctx->close_after_output) {
         return;
     }
@@ -324,6 +337,11 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
     }
 
     ngx_add_timer(rev, sscf->connection_timeout);
+
+    /* between messages a connection may be closed at shutdown */
+
+    c->idle = (ctx->out_pos == ctx->out_last
+               && (ctx->in == NULL || ctx->in->pos == ctx->in->last));
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);

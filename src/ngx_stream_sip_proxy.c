@@ -596,10 +596,16 @@ ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s, ngx_sip_msg_t *m,
                 ngx_stream_sip_flow_token(&m->call_id, worker, number,
                                           ftoken);
 
-                if (fl.len == ngx_strlen(ftoken)
-                    && ngx_memcmp(fl.data, ftoken, fl.len) == 0
-                    && !(s->connection->type == SOCK_STREAM
-                         && s->connection->number == number))
+                /*
+                 * Our two values are the two sides: the first is the
+                 * side the request came from, the second where it goes.
+                 * The flow counts only as the second (the caller may come
+                 * back on a new connection: its old one is no way back).
+                 */
+
+                if (n == 2
+                    && fl.len == ngx_strlen(ftoken)
+                    && ngx_memcmp(fl.data, ftoken, fl.len) == 0)
                 {
                     r->flow = number;
                 }
