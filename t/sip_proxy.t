@@ -78,8 +78,10 @@ EOF
             "$w: $name");
     };
 
-    $run->('uas_call', 'uac_call', $workers == 4 ? 500 : 200,
-        'calls with Record-Route, ACK and BYE along it');
+    sipp_call($t, $sipp, 'uas_call', 'uac_call', $workers == 4 ? 1000 : 500,
+        $proxy, $uas_port,
+        "$w: thousands of calls with Record-Route, ACK and BYE along it",
+        '-r 200 -l 200');
     $run->('uas_bye', 'uac_bye', 50, 'BYE from the callee along the route');
     $run->('uas_busy', 'uac_busy', 20, '486 forwarded, ACK hop by hop');
     $run->('uas_cancel', 'uac_cancel', 20,
