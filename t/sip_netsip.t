@@ -1,0 +1,96 @@
+#!/usr/bin/perl
+
+# Net::SIP (libnet-sip-perl) as a caller through the proxy, 4 workers: its
+# INVITE, ACK and BYE through nginx to a SIPp callee over UDP, along the
+# Record-Route nginx put in.
+
+use strict;
+use warnings;
+
+use Test::More;
+use Time::HiRes qw(sleep);
+
+use lib 't/lib';
+use NgxSip;
+use NgxSipp;
+
+my $sipp = `which sipp 2>/dev/null`;
+chomp $sipp;
+
+plan skip_all => 'no sipp or Net::SIP'
+    unless $sipp && eval { require Net::SIP; 1 };
+
+my $t = NgxSip->new();
+
+$t->write_conf(<<'EOF2', workers => 4);
+stream {
+    server {
+        listen 127.0.0.1:%%PORT_0%% udp;
+        sip on;
+        sip_domain example.com;
+        sip_pass 127.0.0.1:%%PORT_1%%;
+    }
+}
+EOF2
+
+$t->write_file('uas_call.xml', sipp_scenarios()->{uas_call});
+$t->run();
+
+my $p = $t->prefix;
+my $calls = 5;
+
+my $uas = fork() // die;
+
+if ($uas == 0) {
+    open STDOUT, '>', "$p/uas.out";
+    open STDERR, '>&', \*STDOUT;
+    exec($sipp, '-sf', "$p/uas_call.xml", '-i', '127.0.0.1',
+        '-p', $t->port(1), '-m', $calls, '-nostdin', '-timeout', '30s',
+        '-timeout_error', '-trace_err', '-error_file', "$p/uas.err");
+    exit 127;
+}
+
+sleep 0.5;
+
+my $ua = Net::SIP::Simple->new(
+    outgoing_proxy => '127.0.0.1:' . $t->port(0),
+    from => 'sip:alice@example.com',
+    leg => Net::SIP::Leg->new(addr => '127.0.0.1', proto => 'udp'),
+);
+
+my @results;
+
+for my $i (1 .. $calls) {
+    my ($done, $code, $byed);
+    my $call = $ua->invite('sip:bob@example.com',
+        cb_final => sub { my ($status, $self, %info) = @_;
+            $code = $info{code} // $status; $done = 1 },
+        init_media => $ua->rtp('recv_echo'));
+
+    $ua->loop(10, \$done) if $call;
+    $call->bye(cb_final => sub { $byed = 1 }) if $call;
+    $ua->loop(5, \$byed) if $call;
+
+    push @results, ($code // 'none') . '/' . ($byed ? 'bye' : 'no bye');
+}
+
+is(join(' ', @results), join(' ', ('OK/bye') x $calls),
+    "Net::SIP: $calls calls answered and ended through nginx");
+
+for (1 .. 50) {
+    last if waitpid($uas, 1) == $uas;
+    sleep 0.1;
+}
+
+if (kill 0, $uas) {
+    kill 'TERM', $uas;
+    waitpid($uas, 0);
+}
+
+is($? >> 8, 0, 'the SIPp callee saw every call through')
+    or diag(`tail -20 $p/uas.err`);
+
+$t->stop();
+is($t->crashes(), '', 'no worker crashed');
+
+done_testing();
