@@ -31,6 +31,7 @@ typedef struct {
     ngx_stream_complex_value_t      *pass_value;
     ngx_uint_t                  pass_transport;
     ngx_flag_t                  record_route;
+    ngx_str_t                   advertise;        /* host[:port], or "" */
     ngx_msec_t                  t1;
     ngx_msec_t                  t2;
     ngx_msec_t                  t4;

@@ -110,6 +110,13 @@ static ngx_command_t  ngx_stream_sip_commands[] = {
       0,
       NULL },
 
+    { ngx_string("sip_advertise"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_sip_srv_conf_t, advertise),
+      NULL },
+
     { ngx_string("sip_invite_timeout"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,

@@ -1278,13 +1278,49 @@ ngx_stream_sip_udp_listening_for(int family, in_port_t port)
 }
 
 
-/* our address for Via and Record-Route towards UDP: "ip:port" */
+/*
+ * Our address for Via and Record-Route towards UDP: sip_advertise (with
+ * the listen's port unless it has one), or "ip:port" of the socket.
+ */
 
 static ngx_int_t
 ngx_stream_sip_udp_host(ngx_connection_t *c, ngx_listening_t *ls,
     ngx_pool_t *pool, ngx_str_t *host)
 {
-    ngx_sockaddr_t  sa;
+    u_char                     *p;
+    ngx_sockaddr_t              sa;
+    ngx_stream_session_t       *s;
+    ngx_stream_sip_srv_conf_t  *sscf;
+
+    s = c->data;
+    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+
+    if (sscf->advertise.len) {
+
+        /* behind NAT, or on a wildcard listen: what peers must see */
+
+        if (ngx_strlchr(sscf->advertise.data,
+                        sscf->advertise.data + sscf->advertise.len, ']')
+            ? sscf->advertise.data[sscf->advertise.len - 1] != ']'
+            : ngx_strlchr(sscf->advertise.data,
+                          sscf->advertise.data + sscf->advertise.len, ':')
+              != NULL)
+        {
+            *host = sscf->advertise;
+            return NGX_OK;
+        }
+
+        p = ngx_pnalloc(pool, sscf->advertise.len + sizeof(":65535"));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        host->data = p;
+        host->len = ngx_sprintf(p, "%V:%ui", &sscf->advertise,
+                                (ngx_uint_t) ngx_inet_get_port(ls->sockaddr))
+                    - p;
+        return NGX_OK;
+    }
 
     if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
         return NGX_ERROR;

@@ -4,7 +4,7 @@
 # caller to an IPv6 callee and back (Via and Record-Route of each side,
 # in brackets for IPv6, RFC 5118 and RFC 5658), and a 3000-byte INVITE
 # from UDP that goes on over TCP (RFC 3261 18.1.1), or over UDP after
-# all when the next hop takes no TCP.
+# all when the next hop takes no TCP; sip_advertise.
 
 use strict;
 use warnings;
@@ -41,6 +41,14 @@ stream {
         sip on;
         sip_domain example.com;
         sip_pass 127.0.0.1:%%PORT_5%%;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_6%% udp;
+        sip on;
+        sip_domain example.com;
+        sip_advertise 192.0.2.7;
+        sip_pass 127.0.0.1:%%PORT_7%%;
     }
 }
 EOF2
@@ -119,6 +127,18 @@ udp_send($c, $big, '127.0.0.1', $t->port(4));
 ($got) = udp_recv($u, 5);
 like($got && $got->[0] // '', qr/^INVITE .*\r\nVia: SIP\/2\.0\/UDP 127\.0\.0\.1:\d+;branch=/s,
     'no TCP there: over UDP');
+
+# sip_advertise: the address peers see in our Via and Record-Route
+
+my $adv = udp_socket(port => $t->port(7));
+udp_send($c, sip_request(method => 'OPTIONS', uri => 'sip:bob@example.com',
+    via_port => $c->sockport), '127.0.0.1', $t->port(6));
+($got) = udp_recv($adv, 3);
+my $p6 = $t->port(6);
+like($got && $got->[0] // '', qr/^Via: SIP\/2\.0\/UDP 192\.0\.2\.7:$p6;branch=/m,
+    'sip_advertise in Via');
+like($got && $got->[0] // '', qr/^Record-Route: <sip:192\.0\.2\.7:$p6;lr;nsip=/m,
+    'sip_advertise in Record-Route');
 
 $t->stop();
 is($t->crashes(), '', 'no worker crashed');
