@@ -61,6 +61,7 @@ typedef struct {
     u_char                     *out_pos;
     u_char                     *out_last;
     ngx_uint_t                  auth_header;      /* 1 + index, or 0 */
+    ngx_msec_t                  duration;         /* $sip_duration */
 
     unsigned                    close_after_output:1;
     unsigned                    failed:1;
@@ -68,6 +69,7 @@ typedef struct {
     unsigned                    read_blocked:1;
     unsigned                    passed:1;
     unsigned                    flow:1;           /* in the flow table */
+    unsigned                    has_duration:1;
 } ngx_stream_sip_ctx_t;
 
 

@@ -100,6 +100,8 @@ struct ngx_stream_sip_stx_s {
     ngx_stream_upstream_t      *upstream;    /* its peer API state */
     ngx_uint_t                  tried;
 
+    ngx_msec_t                  start;       /* for $sip_duration */
+
     ngx_event_t                 retransmit;  /* G */
     ngx_event_t                 timeout;     /* H, J: then it goes */
     ngx_msec_t                  interval;
@@ -199,6 +201,8 @@ static ngx_stream_sip_stx_t *ngx_stream_sip_stx_find(ngx_str_t *branch,
     ngx_uint_t method);
 static ngx_stream_sip_branch_t *ngx_stream_sip_branch_find(
     ngx_str_t *branch);
+static void ngx_stream_sip_proxy_log(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_stream_sip_branch_t *b);
 static ngx_int_t ngx_stream_sip_response_sockaddr(ngx_sip_msg_t *m,
     ngx_sockaddr_t *sa, socklen_t *socklen);
 static ngx_int_t ngx_stream_sip_reparse(ngx_str_t *text, ngx_sip_msg_t *m);
@@ -1435,6 +1439,7 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     stx->pool = pool;
     stx->log = ngx_cycle->log;
+    stx->start = ngx_current_msec;
     stx->sslcf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_ssl_module);
     stx->ls = ngx_stream_sip_udp_listening(c);
     stx->method = m->method_id;
@@ -2785,9 +2790,68 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
         ngx_stream_sip_branch_ack(b, m);
     }
 
+    ngx_stream_sip_proxy_log(s, ctx, b);
+
     ngx_stream_sip_branch_done(b, status, &out);
 
     return NGX_OK;
+}
+
+
+/*
+ * A final answer ends a client transaction: the access log line of the
+ * session it came in (its datagram, or its message on a flow) gets
+ * $sip_duration, and $upstream_addr and $upstream_session_time of
+ * nginx's upstream module, as for a proxy_pass session.
+ */
+
+static void
+ngx_stream_sip_proxy_log(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
+    ngx_stream_sip_branch_t *b)
+{
+    u_char                       *p;
+    ngx_str_t                    *name;
+    ngx_stream_upstream_state_t  *state;
+
+    ctx->duration = ngx_current_msec - b->stx->start;
+    ctx->has_duration = 1;
+
+    if (s->upstream_states == NULL) {
+        s->upstream_states = ngx_array_create(s->connection->pool, 1,
+                                        sizeof(ngx_stream_upstream_state_t));
+        if (s->upstream_states == NULL) {
+            return;
+        }
+    }
+
+    state = ngx_array_push(s->upstream_states);
+    name = ngx_palloc(s->connection->pool, sizeof(ngx_str_t));
+    p = ngx_pnalloc(s->connection->pool, NGX_SOCKADDR_STRLEN);
+
+    if (state == NULL || name == NULL || p == NULL) {
+        return;
+    }
+
+    ngx_memzero(state, sizeof(ngx_stream_upstream_state_t));
+
+    /* a branch on a flow may have no address of its own: the flow's */
+
+    if (b->peer_len) {
+        name->len = ngx_sock_ntop(&b->peer.sockaddr, b->peer_len, p,
+                                  NGX_SOCKADDR_STRLEN, 1);
+
+    } else {
+        name->len = ngx_sock_ntop(s->connection->sockaddr,
+                                  s->connection->socklen, p,
+                                  NGX_SOCKADDR_STRLEN, 1);
+    }
+
+    name->data = p;
+
+    state->peer = name;
+    state->response_time = ctx->duration;
+    state->connect_time = (ngx_msec_t) -1;
+    state->first_byte_time = (ngx_msec_t) -1;
 }
 
 

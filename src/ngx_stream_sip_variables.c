@@ -34,6 +34,8 @@ typedef enum {
 
 static ngx_int_t ngx_stream_sip_variable(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_stream_sip_variable_duration(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_stream_sip_variable_status(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_stream_sip_variable_transport(ngx_stream_session_t *s,
@@ -84,6 +86,9 @@ static ngx_stream_variable_t  ngx_stream_sip_vars[] = {
 
     { ngx_string("sip_transport"), NULL, ngx_stream_sip_variable_transport,
       0, 0, 0 },
+
+    { ngx_string("sip_duration"), NULL, ngx_stream_sip_variable_duration,
+      0, NGX_STREAM_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("sip_header_"), NULL, ngx_stream_sip_variable_header,
       0, NGX_STREAM_VAR_NOCACHEABLE|NGX_STREAM_VAR_PREFIX, 0 },
@@ -230,6 +235,42 @@ ngx_stream_sip_variable(ngx_stream_session_t *s,
     }
 
     ngx_stream_sip_set(v, &value);
+
+    return NGX_OK;
+}
+
+
+/*
+ * How long the transaction a final answer ends took, from its request
+ * to this answer, in seconds with milliseconds as $upstream_session_time
+ */
+
+static ngx_int_t
+ngx_stream_sip_variable_duration(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data)
+{
+    u_char                *p;
+    ngx_stream_sip_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_sip_module);
+
+    if (ctx == NULL || !ctx->msg_valid || !ctx->has_duration) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(s->connection->pool, NGX_TIME_T_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%T.%03M", (time_t) ctx->duration / 1000,
+                         ctx->duration % 1000)
+             - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
 
     return NGX_OK;
 }

@@ -18,6 +18,10 @@ my $t = NgxSip->new();
 
 $t->write_conf(<<'EOF', workers => 4);
 stream {
+    log_format sip '$sip_status $sip_call_id $sip_duration $upstream_addr '
+                   '$upstream_session_time';
+    access_log %%PREFIX%%/logs/sip.log sip;
+
     upstream rr {
         zone rr 64k;
         server 127.0.0.1:%%PORT_10%%;
@@ -223,6 +227,16 @@ like($code, qr/^4\d\d/, "sip_pass \$route empty: not forwarded ($code)");
 
 $t->stop();
 is($t->crashes(), '', 'no worker crashed');
+
+# per transaction: the final answer's line has its duration and peer
+
+my @lines = grep { /^200 up\S+ \d+\.\d{3} 127\.0\.0\.1:\d+ \d+\.\d{3}$/ }
+    split /\n/, $t->read_log('sip.log');
+ok(@lines >= 8, 'access log: transactions with $sip_duration, '
+    . '$upstream_addr, $upstream_session_time (' . scalar(@lines) . ')');
+my ($failover) = grep { /^200 up8-/ } split /\n/, $t->read_log('sip.log');
+like($failover // '', qr/^200 up8-\S+ [3-9]\.\d{3} /,
+    'the failover transaction took its timer F (' . ($failover // '') . ')');
 like($t->read_log('error.log'), qr/upstream server temporarily disabled/,
     'max_fails logged by nginx');
 
