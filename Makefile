@@ -33,7 +33,7 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -fno-sanitize-recover=undefined
 
 .PHONY: all module deps unit fuzz test test-t run clean bench-registrar \
-        bench-proxy bench bench-deps bench-tls
+        bench-proxy bench bench-deps bench-tls bench-inflight
 
 all: module
 
@@ -161,3 +161,7 @@ BENCH_FLOWS ?= 2000
 bench-tls: deps module
 	unshare -n -- bash -c 'ip link set lo up && \
 	    bench/tls_flows.sh $(BENCH_FLOWS) 1'
+
+# Memory per in-flight INVITE transaction (docs/benchmarks.md).
+bench-inflight: deps module
+	unshare -n -- bash -c 'ip link set lo up && bench/inflight.sh 500 8 1'
