@@ -362,6 +362,9 @@ typedef struct {
     ngx_str_t                   route;         /* Route to add on top */
     ngx_uint_t                  drop;          /* 1 + index of a header to
                                                   leave out, or 0 */
+    ngx_uint_t                  cut;           /* 1 + index of a Route */
+    u_char                     *cut_at;        /* ... that ends here */
+    ngx_str_t                   append_route;  /* a last Route value */
     ngx_uint_t                  pop_route;     /* how many of the first
                                                   Route values are ours */
 } ngx_sip_forward_t;

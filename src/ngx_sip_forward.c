@@ -41,6 +41,7 @@ ngx_sip_forward_size(ngx_sip_msg_t *m, ngx_sip_forward_t *f)
            + sizeof("Via: " CRLF) + f->via.len
            + sizeof("Record-Route: " CRLF) + f->record_route.len
            + sizeof("Route: " CRLF) + f->route.len
+           + sizeof("Route: <>" CRLF) + f->append_route.len
            + sizeof("Max-Forwards: 70" CRLF);
 }
 
@@ -118,12 +119,38 @@ ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
 
         case NGX_SIP_HDR_ROUTE:
 
+            v = h->value.data;
+            end = v + h->value.len;
+
+            if (f->cut == i + 1) {
+
+                /* the last value went into the Request-URI (16.4) */
+
+                end = f->cut_at;
+
+                while (end > v
+                       && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == ','
+                           || end[-1] == CR || end[-1] == LF))
+                {
+                    end--;
+                }
+
+                if (end == v) {
+                    continue;
+                }
+
+                if (popped == f->pop_route) {
+                    p = ngx_cpymem(p, h->name.data, h->name.len);
+                    *p++ = ':'; *p++ = ' ';
+                    p = ngx_cpymem(p, v, end - v);
+                    *p++ = CR; *p++ = LF;
+                    continue;
+                }
+            }
+
             if (popped == f->pop_route) {
                 break;
             }
-
-            v = h->value.data;
-            end = v + h->value.len;
 
             /* our values go: all of a line, or "a, b" keeps "b" */
 
@@ -170,6 +197,15 @@ ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
         p = ngx_cpymem(p, "Record-Route: ", 14);
         p = ngx_cpymem(p, f->record_route.data, f->record_route.len);
         *p++ = CR; *p++ = LF;
+    }
+
+    if (f->append_route.len) {
+
+        /* towards a strict router the Request-URI is the last Route */
+
+        p = ngx_cpymem(p, "Route: <", 8);
+        p = ngx_cpymem(p, f->append_route.data, f->append_route.len);
+        *p++ = '>'; *p++ = CR; *p++ = LF;
     }
 
     return ngx_sip_write_tail(p, m);

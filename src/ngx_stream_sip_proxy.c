@@ -112,6 +112,12 @@ struct ngx_stream_sip_stx_s {
 
     ngx_uint_t                  pop_route;   /* our Route values */
 
+    /* strict routing (RFC 3261 16.4, 16.6 step 7) */
+    ngx_str_t                   strict_ruri;
+    ngx_uint_t                  cut;         /* 1 + index of a Route */
+    size_t                      cut_off;     /* from the message start */
+    ngx_str_t                   append_route;
+
     unsigned                    completed:1; /* a final answer went back */
     unsigned                    cancelled:1;
     unsigned                    stop:1;      /* a 6xx: no more branches */
@@ -131,6 +137,10 @@ static ngx_int_t ngx_stream_sip_proxy_in_stx(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 static ngx_int_t ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s,
     ngx_sip_msg_t *m, ngx_stream_sip_route_t *r);
+static ngx_int_t ngx_stream_sip_strict_in(ngx_sip_msg_t *m,
+    ngx_str_t *ruri, ngx_uint_t *cut, u_char **cut_at);
+static ngx_int_t ngx_stream_sip_route_value(ngx_sip_msg_t *m,
+    ngx_uint_t index, ngx_sip_addr_t *addr);
 static ngx_int_t ngx_stream_sip_proxy_to_flow_worker(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets);
 static ngx_int_t ngx_stream_sip_flow_route(ngx_str_t *call_id,
@@ -149,7 +159,7 @@ static ngx_int_t ngx_stream_sip_target_hop(ngx_stream_sip_target_t *t,
 static void ngx_stream_sip_proxy_route_token(ngx_str_t *call_id,
     u_char *buf);
 static ngx_int_t ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_uint_t pop, ngx_uint_t flow,
+    ngx_stream_sip_ctx_t *ctx, ngx_sip_forward_t *tpl, ngx_uint_t flow,
     ngx_sockaddr_t *sa, socklen_t socklen);
 static ngx_listening_t *ngx_stream_sip_udp_listening(ngx_connection_t *c);
 static ngx_listening_t *ngx_stream_sip_udp_listening_for(int family,
@@ -236,11 +246,18 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     ngx_uint_t                       transport, flow;
     ngx_sip_msg_t                   *m;
     ngx_sockaddr_t                   sa;
+    u_char                          *cut_at;
+    ngx_str_t                        sruri;
+    ngx_uint_t                       strict, cut;
+    ngx_sip_addr_t                   next;
+    ngx_sip_forward_t                tpl;
     ngx_stream_sip_stx_t            *stx;
     ngx_stream_sip_route_t           r;
     ngx_stream_upstream_srv_conf_t  *uscf;
 
     m = &ctx->msg;
+    cut = 0;
+    cut_at = NULL;
 
     if (!ngx_stream_sip_tx_ready) {
         ngx_rbtree_init(&ngx_stream_sip_branch_tree,
@@ -268,11 +285,24 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         return NGX_OK;
     }
 
-    route = ngx_stream_sip_proxy_route_set(s, m, &r);
     uscf = NULL;
     socklen = 0;
     transport = NGX_STREAM_SIP_UDP;
     flow = 0;
+    strict = 0;
+
+    if (ngx_stream_sip_strict_in(m, &sruri, &cut, &cut_at) == NGX_OK) {
+
+        /* a strict router before us: the target is the last Route */
+
+        route = NGX_STREAM_SIP_ROUTE_DIALOG;
+        r.ours = 0;
+        r.flow = 0;
+        strict = 1;
+
+    } else {
+        route = ngx_stream_sip_proxy_route_set(s, m, &r);
+    }
 
     if (route == NGX_STREAM_SIP_ROUTE_FOREIGN
         || (route != NGX_STREAM_SIP_ROUTE_DIALOG
@@ -307,7 +337,10 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         }
 
         if (m->method_id == NGX_SIP_ACK) {
-            return ngx_stream_sip_proxy_stateless(s, ctx, r.ours, r.flow,
+            ngx_memzero(&tpl, sizeof(ngx_sip_forward_t));
+            tpl.pop_route = r.ours;
+
+            return ngx_stream_sip_proxy_stateless(s, ctx, &tpl, r.flow,
                                                   NULL, 0);
         }
 
@@ -325,7 +358,25 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 
             /* the ACK of a 2xx goes on statelessly (RFC 3261 16.11) */
 
-            return ngx_stream_sip_proxy_stateless(s, ctx, r.ours, 0, &sa,
+            /* with what strict routing asks, as for a branch */
+
+            ngx_memzero(&tpl, sizeof(ngx_sip_forward_t));
+            tpl.pop_route = r.ours;
+
+            if (strict) {
+                tpl.ruri = sruri;
+                tpl.cut = cut;
+                tpl.cut_at = cut_at;
+
+            } else if (ngx_stream_sip_route_value(m, r.ours, &next) == NGX_OK
+                       && !next.uri.lr)
+            {
+                tpl.pop_route = r.ours + 1;
+                tpl.ruri = next.uri_text;
+                tpl.append_route = m->request_uri;
+            }
+
+            return ngx_stream_sip_proxy_stateless(s, ctx, &tpl, 0, &sa,
                                                   socklen);
         }
 
@@ -391,6 +442,42 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 
     stx->pop_route = r.ours;
     stx->transport = transport;
+
+    if (strict) {
+        stx->strict_ruri = sruri;
+        stx->cut = cut;
+        stx->cut_off = cut_at - m->start;
+
+    } else if (route == NGX_STREAM_SIP_ROUTE_DIALOG && !flow
+               && ngx_stream_sip_route_value(m, r.ours, &next) == NGX_OK
+               && !next.uri.lr)
+    {
+        /*
+         * RFC 3261 16.6 step 7: the next hop is a strict router: it gets
+         * its own URI as the Request-URI, and the Request-URI goes last
+         * into the Route.
+         */
+
+        stx->pop_route = r.ours + 1;
+        stx->strict_ruri = next.uri_text;
+        stx->append_route = m->request_uri;
+    }
+
+    if (stx->strict_ruri.len) {
+        stx->strict_ruri.data = ngx_pstrdup(stx->pool, &stx->strict_ruri);
+        stx->append_route.data = stx->append_route.len
+                                 ? ngx_pstrdup(stx->pool, &stx->append_route)
+                                 : NULL;
+
+        if (stx->strict_ruri.data == NULL
+            || (stx->append_route.len && stx->append_route.data == NULL))
+        {
+            ngx_stream_sip_stx_free(stx);
+            ngx_str_set(&reason, "Out of Memory");
+            ngx_stream_sip_respond(s, ctx, 500, &reason, NULL);
+            return NGX_OK;
+        }
+    }
     stx->drop = ctx->auth_header;
 
     if (uscf && ngx_stream_sip_stx_upstream(s, stx, uscf) != NGX_OK) {
@@ -662,6 +749,118 @@ ngx_stream_sip_flow_route(ngx_str_t *call_id, ngx_uint_t flow, u_char *buf,
     rr->len = p - buf;
 
     return NGX_OK;
+}
+
+
+/*
+ * RFC 3261 16.4: the Request-URI is a Record-Route of ours (a strict
+ * router sent it): the real Request-URI is the last Route value, which
+ * goes.  "cut" and "cut_at": where that value starts.
+ */
+
+static ngx_int_t
+ngx_stream_sip_strict_in(ngx_sip_msg_t *m, ngx_str_t *ruri, ngx_uint_t *cut,
+    u_char **cut_at)
+{
+    u_char            *p, *end, *start, token[16];
+    ngx_str_t          value;
+    ngx_uint_t         i;
+    ngx_sip_addr_t     addr;
+    ngx_sip_header_t  *h;
+
+    if (m->hdr[NGX_SIP_HDR_ROUTE] == NULL
+        || ngx_sip_uri_param(&m->ruri.params, "nsip", &value) != NGX_OK
+        || value.len != 16)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_stream_sip_proxy_route_token(&m->call_id, token);
+
+    if (ngx_memcmp(token, value.data, 16) != 0) {
+        return NGX_DECLINED;
+    }
+
+    for (i = m->nheaders; i > 0; i--) {
+        if (m->headers[i - 1].id == NGX_SIP_HDR_ROUTE) {
+            break;
+        }
+    }
+
+    h = &m->headers[i - 1];
+    p = h->value.data;
+    end = p + h->value.len;
+    ngx_str_null(ruri);
+
+    while (p < end) {
+        start = p;
+
+        if (ngx_sip_parse_addr(&p, end, &addr, 1) != NGX_OK) {
+            break;
+        }
+
+        *ruri = addr.uri_text;
+        *cut_at = start;
+
+        while (p < end
+               && (*p == ' ' || *p == '\t' || *p == CR || *p == LF
+                   || *p == ','))
+        {
+            p++;
+        }
+    }
+
+    if (ruri->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    *cut = i;
+
+    return NGX_OK;
+}
+
+
+/* the Route value at "index" (from 0), over all Route lines */
+
+static ngx_int_t
+ngx_stream_sip_route_value(ngx_sip_msg_t *m, ngx_uint_t index,
+    ngx_sip_addr_t *addr)
+{
+    u_char            *p, *end;
+    ngx_uint_t         i, n;
+    ngx_sip_header_t  *h;
+
+    n = 0;
+
+    for (i = 0; i < m->nheaders; i++) {
+        h = &m->headers[i];
+
+        if (h->id != NGX_SIP_HDR_ROUTE) {
+            continue;
+        }
+
+        p = h->value.data;
+        end = p + h->value.len;
+
+        while (p < end) {
+            if (ngx_sip_parse_addr(&p, end, addr, 1) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (n++ == index) {
+                return NGX_OK;
+            }
+
+            while (p < end
+                   && (*p == ' ' || *p == '\t' || *p == CR || *p == LF
+                       || *p == ','))
+            {
+                p++;
+            }
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -1155,7 +1354,7 @@ ngx_stream_sip_proxy_route_token(ngx_str_t *call_id, u_char *buf)
 
 static ngx_int_t
 ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_uint_t pop, ngx_uint_t flow,
+    ngx_stream_sip_ctx_t *ctx, ngx_sip_forward_t *tpl, ngx_uint_t flow,
     ngx_sockaddr_t *sa, socklen_t socklen)
 {
     u_char             *p, branch[NGX_SIP_BRANCH_LEN];
@@ -1189,8 +1388,7 @@ ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
         }
     }
 
-    ngx_memzero(&f, sizeof(ngx_sip_forward_t));
-    f.pop_route = pop;
+    f = *tpl;
 
     ngx_stream_sip_tx_counter++;
     len = ngx_sip_branch_make(branch, &ctx->msg,
@@ -1929,6 +2127,15 @@ ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *m,
 
         /* RFC 3261 16.5: the Request-URI becomes the contact */
         f.ruri = *ruri;
+
+    } else if (stx->strict_ruri.len) {
+        f.ruri = stx->strict_ruri;
+        f.append_route = stx->append_route;
+    }
+
+    if (stx->cut) {
+        f.cut = stx->cut;
+        f.cut_at = m->start + stx->cut_off;
     }
 
     if (route) {

@@ -209,6 +209,34 @@ test_request(void)
 
     free(buf);
 
+    /* towards a strict router: its URI in, the Request-URI last */
+
+    f.pop_route = 1;
+    ngx_str_null(&f.route);
+    ngx_str_set(&f.ruri, "sip:next.example.net");
+    ngx_str_set(&f.append_route, "sip:bob@example.com");
+
+    buf = malloc(ngx_sip_forward_size(&in, &f));
+    p = ngx_sip_forward_request(buf, &in, &f);
+
+    NGX_SIP_CHECK((size_t) (p - buf) <= ngx_sip_forward_size(&in, &f),
+                  "size with a strict route");
+
+    if (parse(&out, out_headers, buf, p - buf)) {
+        values(&out, NGX_SIP_HDR_ROUTE, v, sizeof(v));
+        NGX_SIP_CHECK(strcmp(v, "<sip:next.example.net;lr>|"
+                                "<sip:bob@example.com>") == 0,
+                      "strict: the Request-URI last: %s", v);
+        NGX_SIP_CHECK(NGX_SIP_STR_EQ(out.request_uri, "sip:next.example.net"),
+                      "strict: its URI as the Request-URI");
+
+    } else {
+        NGX_SIP_CHECK(0, "request to a strict router does not parse");
+    }
+
+    free(buf);
+    ngx_str_null(&f.append_route);
+
     /* two Route values of ours (RFC 5658 double Record-Route) */
 
     f.pop_route = 2;
