@@ -55,6 +55,32 @@ stream {
         server 127.0.0.1:%%PORT_10%% down;
     }
 
+    upstream lc {
+        zone lc 64k;
+        least_conn;
+        server 127.0.0.1:%%PORT_10%%;
+        server 127.0.0.1:%%PORT_11%%;
+    }
+
+    upstream rnd {
+        zone rnd 64k;
+        random;
+        server 127.0.0.1:%%PORT_10%%;
+        server 127.0.0.1:%%PORT_11%%;
+    }
+
+    upstream weighted {
+        zone weighted 64k;
+        server 127.0.0.1:%%PORT_10%% weight=3;
+        server 127.0.0.1:%%PORT_11%%;
+    }
+
+    upstream withbackup {
+        zone withbackup 64k;
+        server 127.0.0.1:%%PORT_12%% max_fails=1;
+        server 127.0.0.1:%%PORT_13%% backup;
+    }
+
     map $sip_from_user $route {
         alice     rr;
         carol     sip:127.0.0.1:%%PORT_11%%;
@@ -109,6 +135,35 @@ stream {
         sip on;
         sip_domain example.com;
         sip_pass down;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_20%% udp;
+        sip on;
+        sip_domain example.com;
+        sip_pass lc;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_21%% udp;
+        sip on;
+        sip_domain example.com;
+        sip_pass rnd;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_22%% udp;
+        sip on;
+        sip_domain example.com;
+        sip_pass weighted;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_23%% udp;
+        sip on;
+        sip_domain example.com;
+        sip_pass withbackup;
+        sip_timers 50ms 400ms 500ms;
     }
 
     server {
@@ -224,6 +279,25 @@ is($code, '200 OK', 'sip_pass $route: an address');
 is($count->(11) >= 1 ? 1 : 0, 1, 'sip_pass $route: the address was used');
 ($code) = $send->(5, from => 'sip:mallory@example.com');
 like($code, qr/^4\d\d/, "sip_pass \$route empty: not forwarded ($code)");
+
+# least_conn, random, weight, backup: nginx's own balancers
+
+for my $u ([20, 'least_conn'], [21, 'random']) {
+    %seen = ();
+    @codes = map { ($send->($u->[0]))[0] } 1 .. 16;
+    is(join(',', @codes), join(',', ('200 OK') x 16), "$u->[1]: answered");
+    ok($count->(10) > 0 && $count->(11) > 0,
+        "$u->[1]: both peers used (" . $count->(10) . '/' . $count->(11) . ')');
+}
+
+%seen = ();
+$send->(22) for 1 .. 8;
+is($count->(10) . '/' . $count->(11), '6/2', 'weight=3: 6 of 8');
+
+%seen = ();
+($code) = $send->(23);
+is($code, '200 OK', 'backup: answers when the primary does not');
+is($count->(12) . '/' . $count->(13), '1/1', 'backup: tried after primary');
 
 $t->stop();
 is($t->crashes(), '', 'no worker crashed');
