@@ -309,6 +309,10 @@ typedef struct {
 } ngx_sip_resp_t;
 
 
+/* libc's, vectorised: the parser's line scan */
+#define ngx_sip_memchr(p, c, n)  ((u_char *) memchr(p, c, n))
+
+
 extern ngx_str_t  ngx_sip_method_names[];
 extern ngx_str_t  ngx_sip_header_names[];
 
