@@ -141,6 +141,7 @@ static ngx_int_t ngx_stream_sip_strict_in(ngx_sip_msg_t *m,
     ngx_str_t *ruri, ngx_uint_t *cut, u_char **cut_at);
 static ngx_int_t ngx_stream_sip_route_value(ngx_sip_msg_t *m,
     ngx_uint_t index, ngx_sip_addr_t *addr);
+static u_char *ngx_stream_sip_next_value(u_char *p, u_char *end);
 static ngx_int_t ngx_stream_sip_proxy_to_flow_worker(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets);
 static ngx_int_t ngx_stream_sip_flow_route(ngx_str_t *call_id,
@@ -702,12 +703,7 @@ ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s, ngx_sip_msg_t *m,
                 }
             }
 
-            while (p < end
-                   && (*p == ' ' || *p == '\t' || *p == CR || *p == LF
-                       || *p == ','))
-            {
-                p++;
-            }
+            p = ngx_stream_sip_next_value(p, end);
         }
     }
 
@@ -802,12 +798,7 @@ ngx_stream_sip_strict_in(ngx_sip_msg_t *m, ngx_str_t *ruri, ngx_uint_t *cut,
         *ruri = addr.uri_text;
         *cut_at = start;
 
-        while (p < end
-               && (*p == ' ' || *p == '\t' || *p == CR || *p == LF
-                   || *p == ','))
-        {
-            p++;
-        }
+        p = ngx_stream_sip_next_value(p, end);
     }
 
     if (ruri->len == 0) {
@@ -817,6 +808,21 @@ ngx_stream_sip_strict_in(ngx_sip_msg_t *m, ngx_str_t *ruri, ngx_uint_t *cut,
     *cut = i;
 
     return NGX_OK;
+}
+
+
+/* past the separator after a value of a list: LWS and a comma */
+
+static u_char *
+ngx_stream_sip_next_value(u_char *p, u_char *end)
+{
+    while (p < end
+           && (*p == ' ' || *p == '\t' || *p == CR || *p == LF || *p == ','))
+    {
+        p++;
+    }
+
+    return p;
 }
 
 
@@ -851,12 +857,7 @@ ngx_stream_sip_route_value(ngx_sip_msg_t *m, ngx_uint_t index,
                 return NGX_OK;
             }
 
-            while (p < end
-                   && (*p == ' ' || *p == '\t' || *p == CR || *p == LF
-                       || *p == ','))
-            {
-                p++;
-            }
+            p = ngx_stream_sip_next_value(p, end);
         }
     }
 
@@ -1172,46 +1173,10 @@ static ngx_int_t
 ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_uint_t ours,
     ngx_sockaddr_t *sa, socklen_t *socklen, ngx_uint_t *transport)
 {
-    u_char            *p, *end;
-    ngx_int_t          rc;
-    ngx_uint_t         i, n;
-    ngx_sip_addr_t     addr;
-    ngx_sip_header_t  *h;
+    ngx_sip_addr_t  addr;
 
-    n = 0;
-
-    for (i = 0; i < m->nheaders; i++) {
-        h = &m->headers[i];
-
-        if (h->id != NGX_SIP_HDR_ROUTE) {
-            continue;
-        }
-
-        p = h->value.data;
-        end = p + h->value.len;
-
-        for ( ;; ) {
-            rc = ngx_sip_parse_addr(&p, end, &addr, 1);
-
-            if (rc != NGX_OK) {
-                break;
-            }
-
-            if (n++ == ours) {
-                return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen,
-                                                   transport);
-            }
-
-            while (p < end && *p != ',') {
-                p++;
-            }
-
-            if (p == end) {
-                break;
-            }
-
-            p++;
-        }
+    if (ngx_stream_sip_route_value(m, ours, &addr) == NGX_OK) {
+        return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen, transport);
     }
 
     return ngx_stream_sip_uri_sockaddr(&m->ruri, sa, socklen, transport);
