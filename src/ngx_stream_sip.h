@@ -148,6 +148,8 @@ void ngx_stream_sip_flow_delete(ngx_stream_session_t *s);
 ngx_stream_session_t *ngx_stream_sip_flow_find(ngx_uint_t number);
 ngx_uint_t ngx_stream_sip_flow_exists(ngx_uint_t number);
 ngx_int_t ngx_stream_sip_flow_send(ngx_uint_t number, ngx_str_t *msg);
+ngx_uint_t ngx_stream_sip_flow_opened(ngx_uint_t number);
+ngx_uint_t ngx_stream_sip_proxy_flow_busy(ngx_uint_t flow);
 ngx_int_t ngx_stream_sip_flow_host(ngx_uint_t flow, u_char *buf,
     ngx_str_t *host, ngx_uint_t *transport);
 ngx_uint_t ngx_stream_sip_flow_connect(ngx_listening_t *ls,
@@ -166,6 +168,11 @@ ngx_int_t ngx_stream_sip_flow_parse(ngx_str_t *fl, ngx_uint_t *worker,
     ngx_uint_t *number);
 
 ngx_int_t ngx_stream_sip_channel_worker(ngx_uint_t worker);
+ngx_int_t ngx_stream_sip_channel_worker_gen(ngx_uint_t generation,
+    ngx_uint_t worker);
+ngx_uint_t ngx_stream_sip_channel_generation(void);
+ngx_socket_t ngx_stream_sip_udp_fd(ngx_listening_t *ls);
+ngx_listening_t *ngx_stream_sip_listenings(ngx_uint_t *n);
 ngx_uint_t ngx_stream_sip_channel_injected(ngx_connection_t *c);
 ngx_int_t ngx_stream_sip_channel_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_sip_channel_init_process(ngx_cycle_t *cycle);

@@ -23,12 +23,19 @@
  * its own socket had read it.
  *
  * The socket pairs are made by the master before the workers are forked,
- * one per worker slot, anew for every configuration cycle.
+ * one per worker slot, anew for every configuration cycle.  The master
+ * keeps the sending ends of the previous cycle's pairs until the next
+ * reload, so that new workers can still reach the old ones: a response
+ * to a transaction an old worker holds (our branch names its generation
+ * and number) goes to it while it finishes its work.  The master closes
+ * its copies of the old receiving ends, so a datagram for an old worker
+ * that has left is refused, and handled by the worker that read it.
  */
 
 
 typedef struct {
     uint32_t                  magic;
+    uint32_t                  generation;
     uint32_t                  listening;
     socklen_t                 socklen;
     socklen_t                 local_socklen;
@@ -49,13 +56,22 @@ static void ngx_stream_sip_channel_read(ngx_event_t *rev);
 static void ngx_stream_sip_channel_inject(ngx_cycle_t *cycle,
     ngx_stream_sip_channel_hdr_t *hdr, u_char *data, size_t len,
     ngx_log_t *log);
-static void ngx_stream_sip_channel_cleanup(void *data);
+static void ngx_stream_sip_channel_close(ngx_stream_sip_channel_t *ch,
+    ngx_uint_t n, ngx_uint_t end);
+static ngx_listening_t *ngx_stream_sip_channel_listening(ngx_cycle_t *cycle,
+    ngx_stream_sip_channel_hdr_t *hdr);
 static ssize_t ngx_stream_sip_channel_recv(ngx_connection_t *c, u_char *buf,
     size_t size);
 
 
 static ngx_stream_sip_channel_t  *ngx_stream_sip_channels;
 static ngx_uint_t                 ngx_stream_sip_nchannels;
+static ngx_stream_sip_channel_t  *ngx_stream_sip_prev_channels;
+static ngx_uint_t                 ngx_stream_sip_prev_nchannels;
+static ngx_uint_t                 ngx_stream_sip_generation;
+static ngx_socket_t              *ngx_stream_sip_udp_fds;
+static ngx_listening_t           *ngx_stream_sip_listening;
+static ngx_uint_t                 ngx_stream_sip_nlistening;
 static ngx_uint_t                 ngx_stream_sip_channel_slot;
 static ngx_uint_t                 ngx_stream_sip_channel_ready;
 
@@ -72,29 +88,47 @@ ngx_stream_sip_channel_init_module(ngx_cycle_t *cycle)
     int                        sndbuf;
     ngx_uint_t                 i, n;
     ngx_core_conf_t           *ccf;
-    ngx_pool_cleanup_t        *cln;
     ngx_stream_sip_channel_t  *ch;
+
+    if (ngx_test_config) {
+        return NGX_OK;
+    }
+
+    /*
+     * The workers of two cycles ago have had their time; the last
+     * cycle's keep their own receiving ends, the master needs none.
+     */
+
+    if (ngx_stream_sip_prev_channels) {
+        ngx_stream_sip_channel_close(ngx_stream_sip_prev_channels,
+                                     ngx_stream_sip_prev_nchannels, 2);
+        ngx_free(ngx_stream_sip_prev_channels);
+    }
+
+    ngx_stream_sip_prev_channels = ngx_stream_sip_channels;
+    ngx_stream_sip_prev_nchannels = ngx_stream_sip_nchannels;
+
+    if (ngx_stream_sip_prev_channels) {
+        ngx_stream_sip_channel_close(ngx_stream_sip_prev_channels,
+                                     ngx_stream_sip_prev_nchannels, 1);
+    }
 
     ngx_stream_sip_channels = NULL;
     ngx_stream_sip_nchannels = 0;
+    ngx_stream_sip_generation++;
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
 
     n = ccf->worker_processes;
 
-    if (!ccf->master || n < 2 || ngx_test_config) {
+    if (!ccf->master || n < 2) {
         return NGX_OK;
     }
 
-    /* one more, with -2, marks the end for the cleanup */
+    /* not in the cycle's pool: the next cycle's workers use them too */
 
-    ch = ngx_pcalloc(cycle->pool, (n + 1) * sizeof(ngx_stream_sip_channel_t));
+    ch = ngx_alloc(n * sizeof(ngx_stream_sip_channel_t), cycle->log);
     if (ch == NULL) {
-        return NGX_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cycle->pool, 0);
-    if (cln == NULL) {
         return NGX_ERROR;
     }
 
@@ -102,12 +136,6 @@ ngx_stream_sip_channel_init_module(ngx_cycle_t *cycle)
         ch[i].fd[0] = (ngx_socket_t) -1;
         ch[i].fd[1] = (ngx_socket_t) -1;
     }
-
-    ch[n].fd[0] = (ngx_socket_t) -2;
-    ch[n].fd[1] = (ngx_socket_t) -2;
-
-    cln->handler = ngx_stream_sip_channel_cleanup;
-    cln->data = ch;
 
     ngx_stream_sip_channels = ch;
     ngx_stream_sip_nchannels = n;
@@ -142,16 +170,17 @@ ngx_stream_sip_channel_init_module(ngx_cycle_t *cycle)
 }
 
 
-static void
-ngx_stream_sip_channel_cleanup(void *data)
-{
-    ngx_stream_sip_channel_t  *ch = data;
+/* closes the receiving ends (end 1), or both (end 2) */
 
+static void
+ngx_stream_sip_channel_close(ngx_stream_sip_channel_t *ch, ngx_uint_t n,
+    ngx_uint_t end)
+{
     ngx_uint_t  i, k;
 
-    for (i = 0; ch[i].fd[0] != (ngx_socket_t) -2; i++) {
+    for (i = 0; i < n; i++) {
 
-        for (k = 0; k < 2; k++) {
+        for (k = 0; k < end; k++) {
             if (ch[i].fd[k] != (ngx_socket_t) -1) {
                 (void) ngx_close_socket(ch[i].fd[k]);
                 ch[i].fd[k] = (ngx_socket_t) -1;
@@ -161,19 +190,57 @@ ngx_stream_sip_channel_cleanup(void *data)
 }
 
 
-/* in a worker: keep our receiving end and the others' sending ends */
+/*
+ * In a worker: keep our receiving end and the others' sending ends, and a
+ * duplicate of every UDP listening socket, to send from while leaving:
+ * nginx closes the listening sockets of a worker that shuts down, and its
+ * transactions still answer from them.
+ */
 
 ngx_int_t
 ngx_stream_sip_channel_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                 i;
     ngx_event_t               *rev;
+    ngx_listening_t           *ls;
     ngx_connection_t          *c;
     ngx_stream_sip_channel_t  *ch;
 
     ngx_stream_sip_channel_ready = 0;
 
-    if (ngx_process != NGX_PROCESS_WORKER || ngx_stream_sip_channels == NULL
+    if (ngx_process != NGX_PROCESS_WORKER) {
+        return NGX_OK;
+    }
+
+    ngx_stream_sip_udp_fds = ngx_palloc(cycle->pool, cycle->listening.nelts
+                                                     * sizeof(ngx_socket_t));
+    if (ngx_stream_sip_udp_fds == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a leaving worker's cycle says it has none */
+
+    ls = cycle->listening.elts;
+    ngx_stream_sip_listening = ls;
+    ngx_stream_sip_nlistening = cycle->listening.nelts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        ngx_stream_sip_udp_fds[i] = (ngx_socket_t) -1;
+
+        if (ls[i].type != SOCK_DGRAM || ls[i].fd == (ngx_socket_t) -1) {
+            continue;
+        }
+
+        ngx_stream_sip_udp_fds[i] = dup(ls[i].fd);
+
+        if (ngx_stream_sip_udp_fds[i] == (ngx_socket_t) -1) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
+                          "dup() of a UDP listening socket failed");
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_stream_sip_channels == NULL
         || ngx_worker >= ngx_stream_sip_nchannels)
     {
         return NGX_OK;
@@ -216,6 +283,55 @@ ngx_stream_sip_channel_init_process(ngx_cycle_t *cycle)
 }
 
 
+/* the socket to send from of a UDP listening, open while we live */
+
+ngx_socket_t
+ngx_stream_sip_udp_fd(ngx_listening_t *ls)
+{
+    ngx_uint_t  i;
+
+    if (ngx_stream_sip_udp_fds == NULL) {
+        return ls->fd;
+    }
+
+    i = ls - ngx_stream_sip_listening;
+
+    if (i >= ngx_stream_sip_nlistening) {
+        return (ngx_socket_t) -1;
+    }
+
+    return ngx_stream_sip_udp_fds[i];
+}
+
+
+/*
+ * The listenings of this worker's cycle, also while it leaves: nginx
+ * then empties the cycle's list, and our duplicates live on.
+ */
+
+ngx_listening_t *
+ngx_stream_sip_listenings(ngx_uint_t *n)
+{
+    if (ngx_stream_sip_listening == NULL) {
+        *n = ngx_cycle->listening.nelts;
+        return ngx_cycle->listening.elts;
+    }
+
+    *n = ngx_stream_sip_nlistening;
+
+    return ngx_stream_sip_listening;
+}
+
+
+/* the generation of workers we belong to, as our branches carry it */
+
+ngx_uint_t
+ngx_stream_sip_channel_generation(void)
+{
+    return ngx_stream_sip_generation & 0xff;
+}
+
+
 /*
  * The worker that owns a message with this Call-ID, or -1 when this one
  * does (or there is nobody to share with).
@@ -252,27 +368,61 @@ ngx_stream_sip_channel_worker(ngx_uint_t worker)
 }
 
 
+/*
+ * The same for a worker of our generation or of the one before: old
+ * workers' slots follow ours.
+ */
+
+ngx_int_t
+ngx_stream_sip_channel_worker_gen(ngx_uint_t generation, ngx_uint_t worker)
+{
+    if (generation == (ngx_stream_sip_generation & 0xff)) {
+        return ngx_stream_sip_channel_worker(worker);
+    }
+
+    if (generation != ((ngx_stream_sip_generation - 1) & 0xff)
+        || worker >= ngx_stream_sip_prev_nchannels
+        || ngx_stream_sip_prev_channels[worker].fd[1] == (ngx_socket_t) -1)
+    {
+        return -1;
+    }
+
+    return (ngx_int_t) (ngx_stream_sip_nchannels + worker);
+}
+
+
 ngx_int_t
 ngx_stream_sip_channel_pass(ngx_connection_t *c, ngx_uint_t slot,
     u_char *data, size_t len)
 {
     ssize_t                        n;
+    ngx_uint_t                     nls;
+    ngx_socket_t                   fd;
     struct iovec                   iov[2];
     struct msghdr                  msg;
     ngx_stream_sip_channel_hdr_t   hdr;
 
     if (c->listening == NULL || c->socklen > sizeof(ngx_sockaddr_t)
         || c->local_socklen > sizeof(ngx_sockaddr_t)
-        || slot >= ngx_stream_sip_nchannels)
+        || slot >= ngx_stream_sip_nchannels + ngx_stream_sip_prev_nchannels)
     {
         return NGX_ERROR;
+    }
+
+    if (slot < ngx_stream_sip_nchannels) {
+        fd = ngx_stream_sip_channels[slot].fd[1];
+
+    } else {
+        fd = ngx_stream_sip_prev_channels[slot - ngx_stream_sip_nchannels]
+                 .fd[1];
     }
 
     ngx_memzero(&hdr, sizeof(ngx_stream_sip_channel_hdr_t));
 
     hdr.magic = NGX_STREAM_SIP_CHANNEL_MAGIC;
-    hdr.listening = (uint32_t) (c->listening - (ngx_listening_t *)
-                                               ngx_cycle->listening.elts);
+    hdr.generation = (uint32_t) ngx_stream_sip_generation;
+    hdr.listening = (uint32_t) (c->listening
+                                - ngx_stream_sip_listenings(&nls));
     hdr.socklen = c->socklen;
     hdr.local_socklen = c->local_socklen;
     ngx_memcpy(&hdr.sockaddr, c->sockaddr, c->socklen);
@@ -287,7 +437,7 @@ ngx_stream_sip_channel_pass(ngx_connection_t *c, ngx_uint_t slot,
     msg.msg_iov = iov;
     msg.msg_iovlen = 2;
 
-    n = sendmsg(ngx_stream_sip_channels[slot].fd[1], &msg, 0);
+    n = sendmsg(fd, &msg, 0);
 
     if (n == -1) {
         ngx_log_error(NGX_LOG_INFO, c->log, ngx_socket_errno,
@@ -329,7 +479,6 @@ ngx_stream_sip_channel_read(ngx_event_t *rev)
 
         if ((size_t) n <= sizeof(ngx_stream_sip_channel_hdr_t)
             || hdr->magic != NGX_STREAM_SIP_CHANNEL_MAGIC
-            || hdr->listening >= ngx_cycle->listening.nelts
             || hdr->socklen > sizeof(ngx_sockaddr_t)
             || hdr->local_socklen > sizeof(ngx_sockaddr_t))
         {
@@ -365,13 +514,15 @@ ngx_stream_sip_channel_inject(ngx_cycle_t *cycle,
     ngx_listening_t   *ls;
     ngx_connection_t  *c;
 
-    ls = (ngx_listening_t *) cycle->listening.elts + hdr->listening;
+    ls = ngx_stream_sip_channel_listening(cycle, hdr);
 
-    if (ls->type != SOCK_DGRAM || ls->fd == (ngx_socket_t) -1) {
+    if (ls == NULL || ngx_stream_sip_udp_fd(ls) == (ngx_socket_t) -1) {
+        ngx_log_error(NGX_LOG_INFO, elog, 0,
+                      "SIP datagram from a worker dropped: no such listen");
         return;
     }
 
-    c = ngx_get_connection(ls->fd, elog);
+    c = ngx_get_connection(ngx_stream_sip_udp_fd(ls), elog);
     if (c == NULL) {
         return;
     }
@@ -446,6 +597,57 @@ ngx_stream_sip_channel_inject(ngx_cycle_t *cycle,
 failed:
 
     ngx_stream_sip_close_quietly(c);
+}
+
+
+/*
+ * The listening a passed datagram came in on: by index from a worker of
+ * our configuration; from one of another (a newer one passes to us while
+ * we leave) by the address it was sent to.
+ */
+
+static ngx_listening_t *
+ngx_stream_sip_channel_listening(ngx_cycle_t *cycle,
+    ngx_stream_sip_channel_hdr_t *hdr)
+{
+    ngx_uint_t        i, n;
+    struct sockaddr  *local;
+    ngx_listening_t  *ls;
+
+    ls = ngx_stream_sip_listenings(&n);
+
+    if (hdr->generation == (uint32_t) ngx_stream_sip_generation) {
+
+        if (hdr->listening >= n
+            || ls[hdr->listening].type != SOCK_DGRAM)
+        {
+            return NULL;
+        }
+
+        return &ls[hdr->listening];
+    }
+
+    local = &hdr->local_sockaddr.sockaddr;
+
+    for (i = 0; i < n; i++) {
+
+        if (ls[i].type != SOCK_DGRAM
+            || ls[i].sockaddr->sa_family != local->sa_family
+            || ngx_inet_get_port(ls[i].sockaddr) != ngx_inet_get_port(local))
+        {
+            continue;
+        }
+
+        if (ls[i].wildcard
+            || ngx_cmp_sockaddr(ls[i].sockaddr, ls[i].socklen, local,
+                                hdr->local_socklen, 0)
+               == NGX_OK)
+        {
+            return &ls[i];
+        }
+    }
+
+    return NULL;
 }
 
 

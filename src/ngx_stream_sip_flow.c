@@ -42,6 +42,7 @@ typedef struct {
     ngx_stream_session_t    *session;    /* NULL while connecting */
     ngx_listening_t         *ls;         /* the server it belongs to */
     ngx_uint_t               transport;
+    unsigned                 opened:1;   /* by us, to an address */
 
     ngx_stream_sip_ssl_srv_conf_t  *sslcf;
     ngx_str_t                name;       /* to verify the peer as */
@@ -324,6 +325,23 @@ ngx_stream_sip_flow_host(ngx_uint_t flow, u_char *buf, ngx_str_t *host,
 }
 
 
+/*
+ * A connection we opened goes to an address anybody can reach again: a
+ * route does not need to name it, and must not (it may close, and the
+ * next one to the same address serves as well).
+ */
+
+ngx_uint_t
+ngx_stream_sip_flow_opened(ngx_uint_t number)
+{
+    ngx_stream_sip_flow_t  *f;
+
+    f = ngx_stream_sip_flow_get(number);
+
+    return f != NULL && f->opened;
+}
+
+
 static uint32_t
 ngx_stream_sip_flow_hash(struct sockaddr *sa, socklen_t socklen,
     ngx_uint_t transport)
@@ -494,6 +512,7 @@ ngx_stream_sip_flow_connect(ngx_listening_t *ls, ngx_sockaddr_t *sa,
     f->connection = c;
     f->ls = ls;
     f->transport = transport;
+    f->opened = 1;
     f->sslcf = sslcf;
 
     /* the name to verify: given, or the address */

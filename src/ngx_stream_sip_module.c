@@ -293,19 +293,29 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
 
     ctx = ngx_stream_get_module_ctx(s, ngx_stream_sip_module);
 
-    if (rev->timedout) {
+    if (rev->timedout && !ngx_exiting) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "SIP connection idle, closing");
         ngx_stream_finalize_session(s, NGX_STREAM_OK);
         return;
     }
 
-    if (c->close) {
+    if (c->close || rev->timedout) {
 
         /*
-         * The worker is leaving (nginx -s reload): an idle flow closes,
-         * its phone connects again, to a new worker (docs/design.md).
+         * The worker is leaving (nginx -s reload): a flow closes once no
+         * transaction needs it any more, its phone connects again, to a
+         * new worker (docs/design.md).  Until then it is looked at
+         * again every second.
          */
+
+        c->close = 0;
+        rev->timedout = 0;
+
+        if (ngx_stream_sip_proxy_flow_busy(c->number)) {
+            ngx_add_timer(rev, 1000);
+            return;
+        }
 
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "SIP connection closed: worker shutting down");
@@ -343,12 +353,12 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
         return;
     }
 
-    ngx_add_timer(rev, sscf->connection_timeout);
-
     /* between messages a connection may be closed at shutdown */
 
     c->idle = (ctx->out_pos == ctx->out_last
                && (ctx->in == NULL || ctx->in->pos == ctx->in->last));
+
+    ngx_add_timer(rev, ngx_exiting ? 1000 : sscf->connection_timeout);
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
@@ -760,7 +770,8 @@ ngx_stream_sip_owner(ngx_sip_msg_t *m)
                                     &salt)
                == NGX_OK)
         {
-            return ngx_stream_sip_channel_worker(salt & 0xff);
+            return ngx_stream_sip_channel_worker_gen((salt >> 8) & 0xff,
+                                                     salt & 0xff);
         }
     }
 

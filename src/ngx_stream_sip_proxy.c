@@ -163,6 +163,7 @@ static ngx_int_t ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_forward_t *tpl, ngx_uint_t flow,
     ngx_sockaddr_t *sa, socklen_t socklen);
 static ngx_listening_t *ngx_stream_sip_udp_listening(ngx_connection_t *c);
+static uint32_t ngx_stream_sip_salt(void);
 static ngx_listening_t *ngx_stream_sip_udp_listening_for(int family,
     in_port_t port);
 static void ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b);
@@ -377,7 +378,26 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
                 tpl.append_route = m->request_uri;
             }
 
-            return ngx_stream_sip_proxy_stateless(s, ctx, &tpl, 0, &sa,
+            if (transport != NGX_STREAM_SIP_UDP) {
+
+                /* over TCP or TLS: the connection there is, or a new one */
+
+                if (ngx_stream_sip_udp_listening(s->connection) == NULL) {
+                    return NGX_OK;
+                }
+
+                flow = ngx_stream_sip_flow_connect(
+                               ngx_stream_sip_udp_listening(s->connection),
+                               &sa, socklen, transport,
+                               ngx_stream_get_module_srv_conf(s,
+                                                    ngx_stream_sip_ssl_module),
+                               NULL, s->connection->log);
+                if (flow == 0) {
+                    return NGX_OK;
+                }
+            }
+
+            return ngx_stream_sip_proxy_stateless(s, ctx, &tpl, flow, &sa,
                                                   socklen);
         }
 
@@ -735,11 +755,19 @@ ngx_stream_sip_flow_route(ngx_str_t *call_id, ngx_uint_t flow, u_char *buf,
     }
 
     ngx_stream_sip_proxy_route_token(call_id, token);
-    ngx_stream_sip_flow_token(call_id, ngx_worker, flow, ftoken);
 
-    p = ngx_sprintf(buf, "<sip:%V;transport=%s;lr;nsip=%*s;nfl=%s>",
-                    &host, transport == NGX_STREAM_SIP_TLS ? "tls" : "tcp",
-                    (size_t) 16, token, ftoken);
+    if (ngx_stream_sip_flow_opened(flow)) {
+        p = ngx_sprintf(buf, "<sip:%V;transport=%s;lr;nsip=%*s>", &host,
+                        transport == NGX_STREAM_SIP_TLS ? "tls" : "tcp",
+                        (size_t) 16, token);
+
+    } else {
+        ngx_stream_sip_flow_token(call_id, ngx_worker, flow, ftoken);
+
+        p = ngx_sprintf(buf, "<sip:%V;transport=%s;lr;nsip=%*s;nfl=%s>",
+                        &host, transport == NGX_STREAM_SIP_TLS ? "tls" : "tcp",
+                        (size_t) 16, token, ftoken);
+    }
 
     rr->data = buf;
     rr->len = p - buf;
@@ -1315,6 +1343,23 @@ ngx_stream_sip_proxy_route_token(ngx_str_t *call_id, u_char *buf)
 }
 
 
+/*
+ * What our branches carry besides the loop hash: a counter, and this
+ * worker's generation and number, so that any worker can pass an answer
+ * to the one holding its transaction, also across a reload.
+ */
+
+static uint32_t
+ngx_stream_sip_salt(void)
+{
+    ngx_stream_sip_tx_counter++;
+
+    return ((ngx_stream_sip_tx_counter & 0xffff) << 16)
+           | (ngx_stream_sip_channel_generation() << 8)
+           | (ngx_worker & 0xff);
+}
+
+
 /* an ACK of a 2xx: our Via on it, sent, forgotten */
 
 static ngx_int_t
@@ -1355,9 +1400,8 @@ ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
 
     f = *tpl;
 
-    ngx_stream_sip_tx_counter++;
     len = ngx_sip_branch_make(branch, &ctx->msg,
-                              (ngx_stream_sip_tx_counter << 8) | ngx_worker,
+                              ngx_stream_sip_salt(),
                               ngx_stream_sip_key);
 
     f.via.data = ngx_pnalloc(pool, sizeof("SIP/2.0/UDP ;branch=;rport")
@@ -1417,15 +1461,16 @@ ngx_stream_sip_udp_listening(ngx_connection_t *c)
 static ngx_listening_t *
 ngx_stream_sip_udp_listening_for(int family, in_port_t port)
 {
-    ngx_uint_t        i;
+    ngx_uint_t        i, n;
     ngx_listening_t  *ls, *any;
 
     any = NULL;
-    ls = ngx_cycle->listening.elts;
+    ls = ngx_stream_sip_listenings(&n);
 
-    for (i = 0; i < ngx_cycle->listening.nelts; i++) {
+    for (i = 0; i < n; i++) {
 
-        if (ls[i].type != SOCK_DGRAM || ls[i].fd == (ngx_socket_t) -1
+        if (ls[i].type != SOCK_DGRAM
+            || ngx_stream_sip_udp_fd(&ls[i]) == (ngx_socket_t) -1
             || ls[i].handler != ngx_stream_init_connection
             || ls[i].sockaddr->sa_family != family)
         {
@@ -1936,12 +1981,8 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
 
     b->stx = stx;
 
-    ngx_stream_sip_tx_counter++;
-
     b->branch.data = b->id;
-    b->branch.len = ngx_sip_branch_make(b->id, m,
-                                        (ngx_stream_sip_tx_counter << 8)
-                                        | ngx_worker,
+    b->branch.len = ngx_sip_branch_make(b->id, m, ngx_stream_sip_salt(),
                                         ngx_stream_sip_key);
 
     if (ngx_stream_sip_branch_build(b, m, ruri, route, flow, ls, transport,
@@ -1995,7 +2036,8 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     b->timeout.handler = ngx_stream_sip_branch_timeout;
     b->timeout.data = b;
     b->timeout.log = stx->log;
-    b->timeout.cancelable = 1;
+    /* a leaving worker waits for its branches' answers (or timeouts) */
+    b->timeout.cancelable = 0;
 
     b->node.key = ngx_crc32_short(b->branch.data, b->branch.len);
     ngx_rbtree_insert(&ngx_stream_sip_branch_tree, &b->node);
@@ -2632,12 +2674,67 @@ ngx_stream_sip_send(ngx_listening_t *ls, ngx_log_t *log, ngx_str_t *msg,
 {
     ssize_t  n;
 
-    n = sendto(ls->fd, msg->data, msg->len, 0, &sa->sockaddr, socklen);
+    n = sendto(ngx_stream_sip_udp_fd(ls), msg->data, msg->len, 0,
+               &sa->sockaddr, socklen);
 
     if (n != (ssize_t) msg->len) {
         ngx_log_error(NGX_LOG_INFO, log, ngx_socket_errno,
                       "SIP proxy: sendto() failed");
     }
+}
+
+
+/*
+ * Whether a transaction still needs a connection: a request that came on
+ * it and has no final answer yet, or a branch sent over it that has none.
+ * A worker that leaves (nginx -s reload) closes the connection only then.
+ * Walks every transaction: only a leaving worker asks, once a second.
+ */
+
+ngx_uint_t
+ngx_stream_sip_proxy_flow_busy(ngx_uint_t flow)
+{
+    ngx_rbtree_node_t        *node, *root, *sentinel;
+    ngx_stream_sip_stx_t     *stx;
+    ngx_stream_sip_branch_t  *b;
+
+    if (!ngx_stream_sip_tx_ready) {
+        return 0;
+    }
+
+    root = ngx_stream_sip_branch_tree.root;
+    sentinel = ngx_stream_sip_branch_tree.sentinel;
+
+    if (root != sentinel) {
+        for (node = ngx_rbtree_min(root, sentinel);
+             node;
+             node = ngx_rbtree_next(&ngx_stream_sip_branch_tree, node))
+        {
+            b = (ngx_stream_sip_branch_t *) node;
+
+            if (b->flow == flow && !b->completed) {
+                return 1;
+            }
+        }
+    }
+
+    root = ngx_stream_sip_stx_tree.root;
+    sentinel = ngx_stream_sip_stx_tree.sentinel;
+
+    if (root != sentinel) {
+        for (node = ngx_rbtree_min(root, sentinel);
+             node;
+             node = ngx_rbtree_next(&ngx_stream_sip_stx_tree, node))
+        {
+            stx = (ngx_stream_sip_stx_t *) node;
+
+            if (stx->client_flow == flow && !stx->completed) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
 }
 
 
