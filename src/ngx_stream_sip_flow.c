@@ -452,6 +452,23 @@ ngx_stream_sip_flow_connect(ngx_listening_t *ls, ngx_sockaddr_t *sa,
         return 0;
     }
 
+    /*
+     * The connection becomes a session of a listening of its own address
+     * family (nginx finds the server by the local address), of the same
+     * port if there is one.
+     */
+
+    if (ls == NULL || ls->sockaddr->sa_family != sa->sockaddr.sa_family) {
+        ls = ngx_stream_sip_udp_listening_for(sa->sockaddr.sa_family,
+                                   ls ? ngx_inet_get_port(ls->sockaddr) : 0);
+        if (ls == NULL) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "SIP: no \"sip on\" UDP listen of the next hop's "
+                          "address family to connect from");
+            return 0;
+        }
+    }
+
     ngx_memzero(&pc, sizeof(ngx_peer_connection_t));
 
     pc.sockaddr = &sa->sockaddr;

@@ -163,9 +163,8 @@ static ngx_int_t ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_forward_t *tpl, ngx_uint_t flow,
     ngx_sockaddr_t *sa, socklen_t socklen);
 static ngx_listening_t *ngx_stream_sip_udp_listening(ngx_connection_t *c);
+static ngx_uint_t ngx_stream_sip_listening_is_sip(ngx_listening_t *ls);
 static uint32_t ngx_stream_sip_salt(void);
-static ngx_listening_t *ngx_stream_sip_udp_listening_for(int family,
-    in_port_t port);
 static void ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b);
 static ngx_int_t ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b,
     ngx_sip_msg_t *m, ngx_str_t *ruri, ngx_str_t *route, ngx_uint_t flow,
@@ -1443,6 +1442,13 @@ ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
 static ngx_listening_t *
 ngx_stream_sip_udp_listening(ngx_connection_t *c)
 {
+    int               family;
+    in_port_t         port;
+    ngx_listening_t  *ls;
+#if (NGX_HAVE_INET6)
+    ngx_listening_t  *other;
+#endif
+
     if (c->type == SOCK_DGRAM) {
         return c->listening;
     }
@@ -1451,14 +1457,77 @@ ngx_stream_sip_udp_listening(ngx_connection_t *c)
         return NULL;
     }
 
-    return ngx_stream_sip_udp_listening_for(c->local_sockaddr->sa_family,
-                                        ngx_inet_get_port(c->local_sockaddr));
+    family = c->local_sockaddr->sa_family;
+    port = ngx_inet_get_port(c->local_sockaddr);
+
+    ls = ngx_stream_sip_udp_listening_for(family, port);
+
+    if (ls && ngx_inet_get_port(ls->sockaddr) == port) {
+        return ls;
+    }
+
+    /* the same server's port in the other family, before any other */
+
+#if (NGX_HAVE_INET6)
+    other = ngx_stream_sip_udp_listening_for(family == AF_INET6 ? AF_INET
+                                                                : AF_INET6,
+                                             port);
+
+    if (other && ngx_inet_get_port(other->sockaddr) == port) {
+        return other;
+    }
+#endif
+
+    return ls;
+}
+
+
+/*
+ * Whether a listen belongs to a "sip on" server: sessions adopted through
+ * it, and datagrams sent from it, must be SIP ones.
+ */
+
+static ngx_uint_t
+ngx_stream_sip_listening_is_sip(ngx_listening_t *ls)
+{
+    ngx_stream_port_t          *port;
+    ngx_stream_in_addr_t       *addr;
+    ngx_stream_conf_ctx_t      *ctx;
+    ngx_stream_sip_srv_conf_t  *sscf;
+#if (NGX_HAVE_INET6)
+    ngx_stream_in6_addr_t      *addr6;
+#endif
+
+    port = ls->servers;
+
+    if (port == NULL || port->naddrs == 0) {
+        return 0;
+    }
+
+    switch (ls->sockaddr->sa_family) {
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        addr6 = port->addrs;
+        ctx = addr6[0].conf.ctx;
+        break;
+#endif
+
+    default:
+        addr = port->addrs;
+        ctx = addr[0].conf.ctx;
+        break;
+    }
+
+    sscf = ctx->srv_conf[ngx_stream_sip_module.ctx_index];
+
+    return sscf->enable == 1;
 }
 
 
 /* a UDP listen of an address family: of that port if there is one */
 
-static ngx_listening_t *
+ngx_listening_t *
 ngx_stream_sip_udp_listening_for(int family, in_port_t port)
 {
     ngx_uint_t        i, n;
@@ -1472,7 +1541,8 @@ ngx_stream_sip_udp_listening_for(int family, in_port_t port)
         if (ls[i].type != SOCK_DGRAM
             || ngx_stream_sip_udp_fd(&ls[i]) == (ngx_socket_t) -1
             || ls[i].handler != ngx_stream_init_connection
-            || ls[i].sockaddr->sa_family != family)
+            || ls[i].sockaddr->sa_family != family
+            || !ngx_stream_sip_listening_is_sip(&ls[i]))
         {
             continue;
         }
@@ -1536,6 +1606,14 @@ ngx_stream_sip_udp_host(ngx_connection_t *c, ngx_listening_t *ls,
 
     if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    if (c->local_sockaddr->sa_family != ls->sockaddr->sa_family) {
+
+        /* in by IPv6, out by IPv4 or the other way: that listen's own */
+
+        *host = ls->addr_text;
+        return NGX_OK;
     }
 
     ngx_memcpy(&sa, c->local_sockaddr, c->local_socklen);
@@ -1861,10 +1939,16 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
                                                stx->log);
         }
 
-        rc = (stx->transport != NGX_STREAM_SIP_UDP && flow == 0)
-             ? NGX_ERROR
-             : ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa,
-                                           pc->socklen, flow);
+        if (stx->transport != NGX_STREAM_SIP_UDP && flow == 0) {
+
+            /* no connection could even be started: the peer failed */
+
+            pc->free(pc, pc->data, NGX_PEER_FAILED);
+            return NGX_DECLINED;
+        }
+
+        rc = ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa,
+                                         pc->socklen, flow);
         if (rc != NGX_OK) {
             pc->free(pc, pc->data, 0);
             return rc;
