@@ -163,7 +163,7 @@ sipp_call($t, $sipp, 'uas_bye', 'uac_bye', 30, $ngx_udp, $uas,
 sipp_call($t, $sipp, 'uas_cancel', 'uac_cancel', 20, $ngx_udp, $uas,
     'Kamailio as TLS callee: CANCEL');
 
-like($t->read_log(), qr/client 127\.0\.0\.1:\d+ connected to 127\.0\.0\.1:$ngx_tls/,
+like($t->read_log(), qr/: \*\d+ client 127\.0\.0\.1:\d+ connected to 127\.0\.0\.1:$ngx_tls/,
     'Kamailio connected to nginx over TLS');
 
 kill 'TERM', $kpid;
