@@ -7,7 +7,7 @@
 # calls into nginx, which relays them over TLS to Kamailio, which hands
 # them to the callee (Kamailio as the TLS callee).  ACK and BYE follow
 # both route sets (each side record-routes twice, RFC 5658), the callee's
-# BYE too.
+# BYE too.  Also TLS in and TCP out, and TCP in and TLS out.
 
 use strict;
 use warnings;
@@ -28,7 +28,8 @@ plan skip_all => 'no sipp, kamailio or its TLS module'
     unless $sipp && $kamailio && -f "$mpath/tls.so";
 
 my $t = NgxSip->new()->make_cert('localhost')->make_cert('kamailio');
-my ($ngx_tls, $ngx_udp, $k_udp, $k_tls, $uas) = map { $t->port($_) } 0 .. 4;
+my ($ngx_tls, $ngx_udp, $k_udp, $k_tls, $uas, $ngx_tls2, $k_udp2, $ngx_tcp,
+    $uas2) = map { $t->port($_) } 0 .. 8;
 my $p = $t->prefix;
 
 $t->write_conf(<<"EOF2", workers => 4);
@@ -51,6 +52,26 @@ stream {
         sip_ssl_verify on;
         sip_ssl_trusted_certificate $p/kamailio.crt;
         sip_ssl_name kamailio;
+    }
+
+    # TLS in, TCP out; and TCP in, TLS out
+
+    server {
+        listen 127.0.0.1:$ngx_tls2 ssl;
+        listen 127.0.0.1:$ngx_tls2 udp;
+        ssl_certificate     $p/localhost.crt;
+        ssl_certificate_key $p/localhost.key;
+        sip on;
+        sip_domain example.com;
+        sip_pass "sip:127.0.0.1:$uas2;transport=tcp";
+    }
+
+    server {
+        listen 127.0.0.1:$ngx_tcp;
+        listen 127.0.0.1:$ngx_tcp udp;
+        sip on;
+        sip_domain example.com;
+        sip_pass sips:127.0.0.1:$k_tls;
     }
 }
 EOF2
@@ -83,6 +104,7 @@ auto_aliases=no
 dns=no
 rev_dns=no
 listen=udp:127.0.0.1:$k_udp
+listen=udp:127.0.0.1:$k_udp2
 listen=tls:127.0.0.1:$k_tls
 mpath="$mpath/"
 loadmodule "tls.so"
@@ -123,6 +145,8 @@ request_route {
 
     if (\$Rp == $k_udp) {
         \$du = "sip:127.0.0.1:$ngx_tls;transport=tls";
+    } else if (\$Rp == $k_udp2) {
+        \$du = "sip:127.0.0.1:$ngx_tls2;transport=tls";
     } else {
         \$du = "sip:127.0.0.1:$uas";
     }
@@ -162,6 +186,22 @@ sipp_call($t, $sipp, 'uas_bye', 'uac_bye', 30, $ngx_udp, $uas,
     'Kamailio as TLS callee: BYE from the callee back over TLS');
 sipp_call($t, $sipp, 'uas_cancel', 'uac_cancel', 20, $ngx_udp, $uas,
     'Kamailio as TLS callee: CANCEL');
+
+# TLS to TCP: Kamailio's TLS in, a SIPp callee over TCP out
+
+sipp_call($t, $sipp, 'uas_call', 'uac_call', 100, $k_udp2, $uas2,
+    'Kamailio -> TLS -> nginx -> TCP -> SIPp: calls, ACK and BYE', '',
+    '-t t1');
+sipp_call($t, $sipp, 'uas_bye', 'uac_bye', 20, $k_udp2, $uas2,
+    'TLS to TCP: BYE from the callee', '', '-t t1');
+
+# TCP to TLS: a SIPp caller over TCP in, Kamailio's TLS out
+
+sipp_call($t, $sipp, 'uas_call', 'uac_call', 100, $ngx_tcp, $uas,
+    'SIPp -> TCP -> nginx -> TLS -> Kamailio -> SIPp: calls, ACK and BYE',
+    '-t t1');
+sipp_call($t, $sipp, 'uas_bye', 'uac_bye', 20, $ngx_tcp, $uas,
+    'TCP to TLS: BYE from the callee on the caller\'s connection', '-t t1');
 
 like($t->read_log(), qr/: \*\d+ client 127\.0\.0\.1:\d+ connected to 127\.0\.0\.1:$ngx_tls/,
     'Kamailio connected to nginx over TLS');
