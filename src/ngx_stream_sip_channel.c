@@ -121,7 +121,9 @@ ngx_stream_sip_channel_init_module(ngx_cycle_t *cycle)
 
     n = ccf->worker_processes;
 
-    if (!ccf->master || n < 2) {
+    /* one worker too: after a reload the new one reaches the old one */
+
+    if (!ccf->master || n == 0) {
         return NGX_OK;
     }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# nginx -s reload under load, 4 workers each side: SIPp calls over UDP
+# nginx -s reload under load, 4 workers each side, then 1: SIPp calls over UDP
 # to a near nginx, which reaches a far nginx over TLS, which hands them
 # to a SIPp callee over UDP.  The far end gets a new certificate and is
 # reloaded twice while calls run, the near end once: no call may fail,
@@ -22,90 +22,6 @@ chomp $sipp;
 
 plan skip_all => 'no sipp' unless $sipp;
 
-my $far = NgxSip->new()->make_cert('old')->make_cert('new');
-my $near = NgxSip->new();
-my $fp = $far->prefix;
-
-copy("$fp/old.crt", "$fp/server.crt");
-copy("$fp/old.key", "$fp/server.key");
-
-$far->write_conf(<<'EOF2', workers => 4);
-stream {
-    server {
-        listen 127.0.0.1:%%PORT_0%% ssl;
-        listen 127.0.0.1:%%PORT_0%% udp;
-        ssl_certificate     %%PREFIX%%/server.crt;
-        ssl_certificate_key %%PREFIX%%/server.key;
-        sip on;
-        sip_domain example.com;
-        sip_pass 127.0.0.1:%%PORT_1%%;
-    }
-}
-EOF2
-
-my ($tls, $uas_port) = map { $far->port($_) } 0 .. 1;
-my $np = $far->port(10);
-
-$near->write_conf(<<"EOF2", workers => 4);
-stream {
-    server {
-        listen 127.0.0.1:$np udp;
-        sip on;
-        sip_domain example.com;
-        sip_pass sips:127.0.0.1:$tls;
-    }
-}
-EOF2
-
-# the callee rings for a second: at any moment some 40 INVITE
-# transactions are open in both nginx instances, and each reload
-# catches them
-
-my %scenarios = %{ sipp_scenarios() };
-$scenarios{uas_call} =~ s{(SIP/2\.0 180 Ringing.*?</send>\n)}
-    {$1  <pause milliseconds="1000"/>\n}s or die;
-$far->write_file("$_.xml", $scenarios{$_}) for keys %scenarios;
-$far->run();
-$near->run();
-
-my $calls = 600;
-
-my $uas = fork() // die;
-
-if ($uas == 0) {
-    open STDOUT, '>', "$fp/uas.out";
-    open STDERR, '>&', \*STDOUT;
-    exec($sipp, '-sf', "$fp/uas_call.xml", '-i', '127.0.0.1',
-        '-p', $uas_port, '-m', $calls, '-nostdin', '-timeout', '60s',
-        '-timeout_error', '-trace_err', '-error_file', "$fp/uas.err",
-        '-default_behaviors', 'all,-abortunexp');
-    exit 127;
-}
-
-sleep 0.5;
-
-my $uac = fork() // die;
-
-if ($uac == 0) {
-    open STDOUT, '>', "$fp/uac.out";
-    open STDERR, '>&', \*STDOUT;
-    exec($sipp, '-sf', "$fp/uac_call.xml", '-s', 'bob', '-i', '127.0.0.1',
-        '-p', $far->port('uac'), '-m', $calls, '-r', 40, '-l', 100,
-        '-nostdin', '-timeout', '60s', '-timeout_error',
-        '-default_behaviors', 'all,-abortunexp', '-trace_err',
-        '-error_file', "$fp/uac.err", "127.0.0.1:$np");
-    exit 127;
-}
-
-sleep 3;
-copy("$fp/new.crt", "$fp/server.crt");
-copy("$fp/new.key", "$fp/server.key");
-kill 'HUP', $far->{pid};
-sleep 3;
-kill 'HUP', $near->{pid};
-sleep 3;
-kill 'HUP', $far->{pid};
-
 sub reap {
     my ($pid, $secs) = @_;
     for (1 .. $secs * 10) {
@@ -117,18 +33,105 @@ sub reap {
     return 'killed';
 }
 
-is(reap($uac, 60), 0, "$calls calls through two reloads of the far end"
-    . " and one of the near end") or diag(`tail -30 $fp/uac.err; tail -20 $fp/uac.out`);
-is(reap($uas, 10), 0, 'the callee saw every call through')
-    or diag(`tail -30 $fp/uas.err`);
+for my $workers (4, 1) {
+    my $far = NgxSip->new()->make_cert('old')->make_cert('new');
+    my $near = NgxSip->new();
+    my $fp = $far->prefix;
 
-my $s = tcp_connect(port => $tls, ssl => 1);
-like($s && $s->peer_certificate('subject'), qr/CN ?= ?new/,
-    'new TLS connections get the new certificate');
+    copy("$fp/old.crt", "$fp/server.crt");
+    copy("$fp/old.key", "$fp/server.key");
 
-$near->stop();
-$far->stop();
-is($near->crashes(), '', 'no near worker crashed');
-is($far->crashes(), '', 'no far worker crashed');
+    $far->write_conf(<<'EOF2', workers => $workers);
+    stream {
+        server {
+            listen 127.0.0.1:%%PORT_0%% ssl;
+            listen 127.0.0.1:%%PORT_0%% udp;
+            ssl_certificate     %%PREFIX%%/server.crt;
+            ssl_certificate_key %%PREFIX%%/server.key;
+            sip on;
+            sip_domain example.com;
+            sip_pass 127.0.0.1:%%PORT_1%%;
+        }
+    }
+EOF2
+
+    my ($tls, $uas_port) = map { $far->port($_) } 0 .. 1;
+    my $np = $far->port(10);
+
+    $near->write_conf(<<"EOF2", workers => $workers);
+    stream {
+        server {
+            listen 127.0.0.1:$np udp;
+            sip on;
+            sip_domain example.com;
+            sip_pass sips:127.0.0.1:$tls;
+        }
+    }
+EOF2
+
+    # the callee rings for a second: at any moment some 40 INVITE
+    # transactions are open in both nginx instances, and each reload
+    # catches them
+
+    my %scenarios = %{ sipp_scenarios() };
+    $scenarios{uas_call} =~ s{(SIP/2\.0 180 Ringing.*?</send>\n)}
+        {$1  <pause milliseconds="1000"/>\n}s or die;
+    $far->write_file("$_.xml", $scenarios{$_}) for keys %scenarios;
+    $far->run();
+    $near->run();
+
+    my $calls = 600;
+
+    my $uas = fork() // die;
+
+    if ($uas == 0) {
+        open STDOUT, '>', "$fp/uas.out";
+        open STDERR, '>&', \*STDOUT;
+        exec($sipp, '-sf', "$fp/uas_call.xml", '-i', '127.0.0.1',
+            '-p', $uas_port, '-m', $calls, '-nostdin', '-timeout', '60s',
+            '-timeout_error', '-trace_err', '-error_file', "$fp/uas.err",
+            '-default_behaviors', 'all,-abortunexp');
+        exit 127;
+    }
+
+    sleep 0.5;
+
+    my $uac = fork() // die;
+
+    if ($uac == 0) {
+        open STDOUT, '>', "$fp/uac.out";
+        open STDERR, '>&', \*STDOUT;
+        exec($sipp, '-sf', "$fp/uac_call.xml", '-s', 'bob', '-i', '127.0.0.1',
+            '-p', $far->port('uac'), '-m', $calls, '-r', 40, '-l', 100,
+            '-nostdin', '-timeout', '60s', '-timeout_error',
+            '-default_behaviors', 'all,-abortunexp', '-trace_err',
+            '-error_file', "$fp/uac.err", "127.0.0.1:$np");
+        exit 127;
+    }
+
+    sleep 3;
+    copy("$fp/new.crt", "$fp/server.crt");
+    copy("$fp/new.key", "$fp/server.key");
+    kill 'HUP', $far->{pid};
+    sleep 3;
+    kill 'HUP', $near->{pid};
+    sleep 3;
+    kill 'HUP', $far->{pid};
+
+
+    is(reap($uac, 60), 0, "$workers workers: $calls calls through two reloads of the far end"
+        . " and one of the near end") or diag(`tail -30 $fp/uac.err; tail -20 $fp/uac.out`);
+    is(reap($uas, 10), 0, 'the callee saw every call through')
+        or diag(`tail -30 $fp/uas.err`);
+
+    my $s = tcp_connect(port => $tls, ssl => 1);
+    like($s && $s->peer_certificate('subject'), qr/CN ?= ?new/,
+        'new TLS connections get the new certificate');
+
+    $near->stop();
+    $far->stop();
+    is($near->crashes(), '', 'no near worker crashed');
+    is($far->crashes(), '', 'no far worker crashed');
+}
 
 done_testing();
