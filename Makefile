@@ -19,6 +19,7 @@ MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
                src/ngx_stream_sip_channel.c src/ngx_stream_sip_proxy.c \
                src/ngx_stream_sip_auth.c src/ngx_stream_sip_limit.c \
                src/ngx_stream_sip_flow.c src/ngx_stream_sip_ssl.c \
+               src/ngx_stream_sip_table.c \
                src/ngx_stream_sip.h src/ngx_sip.h
 UNIT_TESTS  := $(patsubst tests/%.c,$(OBJS)/tests/%,$(wildcard tests/test_*.c))
 
@@ -137,8 +138,8 @@ bench-proxy: deps module
 
 # ngx_sip against Kamailio in one run, then the parser against libosip2
 # (docs/benchmarks.md); not part of "make test".  BENCH_SMOKE=1: a run of
-# a few seconds.
-BENCH_PKGS := kamailio sip-tester libosip2-dev valgrind
+# a few seconds; BENCH_PERF=1: the calls of both servers under perf too.
+BENCH_PKGS := kamailio sip-tester libosip2-dev valgrind linux-perf
 bench-deps:
 	@missing=""; for p in $(BENCH_PKGS); do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -152,7 +153,8 @@ BENCH_COMPARE_CALLS ?= 5000
 BENCH_COMPARE_CPS ?= 500
 bench: deps bench-deps module
 	unshare -n -- bash -c 'ip link set lo up && \
-	    $(if $(BENCH_SMOKE),SMOKE=1) bench/compare.sh $(BENCH_COMPARE_CALLS) \
+	    $(if $(BENCH_SMOKE),SMOKE=1) $(if $(BENCH_PERF),PERF=1) \
+	    bench/compare.sh $(BENCH_COMPARE_CALLS) \
 	    $(BENCH_COMPARE_CPS) $(BENCH_WORKERS)'
 	bench/parser/run.sh $(if $(BENCH_SMOKE),-n 20000 -o 20000 -r 1)
 

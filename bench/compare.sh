@@ -28,7 +28,9 @@
 # "200 500 1000 2000", or "" for none), RAMP_SECS (3), KAM_MEM (Kamailio's
 # memory manager, -x: tlsf; qm is its default), KEEP=1 (keep the temporary
 # directory with every log, scenario, SIPp screen and statistics file, and
-# results.txt), NGX_SIP_MODULE (the module .so, copied at start).
+# results.txt), NGX_SIP_MODULE (the module .so, copied at start), PERF=1
+# (profile the call workload of both servers with perf, Debian's
+# linux-perf, and print where their CPU went).
 
 set -eu
 
@@ -160,6 +162,36 @@ cpu_ticks() {
         total=$((total + $1 + $2))
     done
     echo $total
+}
+
+# sys_ticks ROOT: stime alone, the kernel's share (syscalls, the network
+# stack, wakeups): a floor no user-space change of ours goes under
+sys_ticks() {
+    local total=0 p t
+    for p in "$1" $(pgrep -P "$1" || true); do
+        t=$(cut -d' ' -f15 "/proc/$p/stat" 2>/dev/null) || continue
+        total=$((total + t))
+    done
+    echo $total
+}
+
+# PERF=1: the call workload of each server under "perf record" (all its
+# processes), reported by shared object and by symbol after the table
+PERF_PID=
+perf_start() {
+    local pids
+    case "${PERF:-0}.$2" in 1.calls.*) ;; *) return 0 ;; esac
+    pids=$(echo "$1" $(pgrep -P "$1" || true) | tr ' ' ',')
+    perf record -q -F 999 -g -p "$pids" -o "$DIR/$2.perf" \
+        > "$DIR/$2.perf.out" 2>&1 &
+    PERF_PID=$!
+    sleep 0.3
+}
+perf_stop() {
+    [ -n "$PERF_PID" ] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=
 }
 
 nprocs() {
@@ -365,22 +397,27 @@ sock_drops() {
 # the server, at the callee (SERVER_PORT + 1) and elsewhere (the SIPp
 # sending the load)
 measure() {
-    local root=$1 name=$2 port=$3 c0 c1 t0 t1 e0 s0 u0 e1 s1 u1 a0= a1=
+    local root=$1 name=$2 port=$3 c0 c1 k0 k1 t0 t1 e0 s0 u0 e1 s1 u1 a0= a1=
     shift 3
     e0=$(udp_rcvbuf_errors)
     s0=$(sock_drops "$port")
     u0=$(sock_drops $((port + 1)))
     [ -z "${UAS_PID:-}" ] || a0=$(cpu_ticks "$UAS_PID")
     c0=$(cpu_ticks "$root")
+    k0=$(sys_ticks "$root")
     t0=$(date +%s.%N)
+    perf_start "$root" "$name"
     run_sipp "$name" "$@"
+    perf_stop
     t1=$(date +%s.%N)
     c1=$(cpu_ticks "$root")
+    k1=$(sys_ticks "$root")
     [ -z "${UAS_PID:-}" ] || a1=$(cpu_ticks "$UAS_PID")
     e1=$(udp_rcvbuf_errors)
     s1=$(sock_drops "$port")
     u1=$(sock_drops $((port + 1)))
     R[$name.ticks]=$((c1 - c0))
+    R[$name.sys]=$((k1 - k0))
     R[$name.secs]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
     # SIPp CPU in ticks: the load generator's from time(1), the callee's
     R[$name.sipp]=
@@ -586,6 +623,8 @@ cpu_s() { awk -v t="$1" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }'; }
 
 for s in ngx kam; do
     R[cpu.call.$s]=$(us "${R[calls.$s.ticks]}" "${R[calls.$s.ok]}")
+    R[sys.call.$s]=$(us "${R[calls.$s.sys]}" "${R[calls.$s.ok]}")
+    R[sys.reg.$s]=$(us "${R[reg.$s.sys]}" "${R[reg.$s.ok]}" 1)
     R[cpu.reg.$s]=$(us "${R[reg.$s.ticks]}" "${R[reg.$s.ok]}" 1)
 done
 if [ -n "${R[shm.ngx]:-}" ] && [ "${R[bindings.ngx]:-0}" -gt 0 ]; then
@@ -605,6 +644,8 @@ row "calls: $CALLS at $RATE/s, successful / failed" \
 row "calls: server CPU, user+sys (s)" "$(cpu_s "${R[calls.ngx.ticks]}")" \
     "$(cpu_s "${R[calls.kam.ticks]}")"
 row "calls: CPU per call (us)" "${R[cpu.call.ngx]}" "${R[cpu.call.kam]}"
+row "calls: of which kernel (system time) per call (us)" "${R[sys.call.ngx]}" \
+    "${R[sys.call.kam]}"
 row "calls: CPU use in % of one CPU: server; SIPp caller + callee" \
     "$(pct "${R[calls.ngx.ticks]}" "${R[calls.ngx.secs]}"); $(pct "${R[calls.ngx.sipp]}" "${R[calls.ngx.secs]}")" \
     "$(pct "${R[calls.kam.ticks]}" "${R[calls.kam.secs]}"); $(pct "${R[calls.kam.sipp]}" "${R[calls.kam.secs]}")" ""
@@ -621,6 +662,8 @@ row "registrations: server CPU, user+sys (s)" "$(cpu_s "${R[reg.ngx.ticks]}")" \
     "$(cpu_s "${R[reg.kam.ticks]}")"
 row "registrations: CPU per REGISTER (us)" "${R[cpu.reg.ngx]}" \
     "${R[cpu.reg.kam]}"
+row "registrations: of which kernel (system time) per REGISTER (us)" \
+    "${R[sys.reg.ngx]}" "${R[sys.reg.kam]}"
 row "registrations: retransmissions; UDP drops at server/-/phones" \
     "${R[reg.ngx.retrans]}; ${R[reg.ngx.drops]}" \
     "${R[reg.kam.retrans]}; ${R[reg.kam.drops]}" ""
@@ -671,4 +714,22 @@ if [ "$errs" != 0 ]; then
 fi
 if [ "$kerrs" != 0 ]; then
     grep -aE '(ERROR|CRITICAL|ALERT|BUG):' "$DIR/kamailio.log" | tail -5
+fi
+
+# where the CPU of the call workload went, by shared object, then the
+# symbols over 1%
+if [ "${PERF:-0}" = 1 ]; then
+    for srv in ngx kam; do
+        [ -s "$DIR/calls.$srv.perf" ] || continue
+        echo
+        echo "perf, calls, $srv: share of samples by object; symbols over 1%"
+        echo
+        perf report -i "$DIR/calls.$srv.perf" --no-children -g none \
+            --sort dso --percent-limit 0.5 2>/dev/null \
+            | grep -v '^#' | grep -v '^$' | sed 's/^/    /'
+        echo
+        perf report -i "$DIR/calls.$srv.perf" --no-children -g none \
+            --sort dso,sym --percent-limit 1 2>/dev/null \
+            | grep -v '^#' | grep -v '^$' | head -30 | sed 's/^/    /'
+    done
 fi

@@ -167,6 +167,31 @@ ngx_int_t ngx_stream_sip_ssl_verify(ngx_connection_t *c,
 ngx_int_t ngx_stream_sip_flow_parse(ngx_str_t *fl, ngx_uint_t *worker,
     ngx_uint_t *number);
 
+typedef struct ngx_stream_sip_tnode_s  ngx_stream_sip_tnode_t;
+
+struct ngx_stream_sip_tnode_s {
+    ngx_stream_sip_tnode_t     *next;
+    ngx_stream_sip_tnode_t    **prev;        /* what points to us */
+    uint32_t                    key;
+};
+
+typedef struct {
+    ngx_stream_sip_tnode_t    **buckets;
+    ngx_uint_t                  size;        /* a power of two */
+    ngx_uint_t                  n;
+    ngx_log_t                  *log;
+} ngx_stream_sip_table_t;
+
+#define ngx_stream_sip_table_bucket(t, k)                                    \
+    ((t)->buckets[(k) & ((t)->size - 1)])
+
+ngx_int_t ngx_stream_sip_table_init(ngx_stream_sip_table_t *t,
+    ngx_uint_t size, ngx_log_t *log);
+void ngx_stream_sip_table_insert(ngx_stream_sip_table_t *t,
+    ngx_stream_sip_tnode_t *node);
+void ngx_stream_sip_table_delete(ngx_stream_sip_table_t *t,
+    ngx_stream_sip_tnode_t *node);
+
 ngx_int_t ngx_stream_sip_channel_worker(ngx_uint_t worker);
 ngx_int_t ngx_stream_sip_channel_worker_gen(ngx_uint_t generation,
     ngx_uint_t worker);

@@ -25,8 +25,9 @@
  *
  * Every message of a Call-ID reaches the worker that owns it (see
  * ngx_stream_sip_channel.c), so transactions are plain per-worker state:
- * one rbtree of branches by our branch parameter (responses) and one of
- * server transactions by the caller's (retransmissions, CANCEL, ACK).  A
+ * one hash table of branches by our branch parameter (responses) and one
+ * of server transactions by the caller's (retransmissions, CANCEL, ACK,
+ * ngx_stream_sip_table.c).  A
  * server transaction has a pool of its own that holds its branches; it
  * outlives the stream session of the datagram that started it.
  */
@@ -37,7 +38,7 @@ typedef struct ngx_stream_sip_branch_s  ngx_stream_sip_branch_t;
 
 
 struct ngx_stream_sip_branch_s {
-    ngx_rbtree_node_t           node;        /* by our branch */
+    ngx_stream_sip_tnode_t      node;        /* by our branch */
     ngx_stream_sip_stx_t       *stx;
     ngx_stream_sip_branch_t    *next;
 
@@ -67,7 +68,7 @@ struct ngx_stream_sip_branch_s {
 
 
 struct ngx_stream_sip_stx_s {
-    ngx_rbtree_node_t           node;        /* by the caller's branch */
+    ngx_stream_sip_tnode_t      node;        /* by the caller's branch */
     ngx_pool_t                 *pool;
     ngx_log_t                  *log;
     ngx_listening_t            *ls;
@@ -212,6 +213,9 @@ static ngx_stream_sip_stx_t *ngx_stream_sip_stx_find(ngx_str_t *branch,
     ngx_uint_t method);
 static ngx_stream_sip_branch_t *ngx_stream_sip_branch_find(
     ngx_str_t *branch);
+static ngx_stream_sip_tnode_t *ngx_stream_sip_table_find(
+    ngx_stream_sip_table_t *t, ngx_str_t *branch, ngx_uint_t method,
+    ngx_uint_t server);
 static void ngx_stream_sip_proxy_log(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_stream_sip_branch_t *b);
 static ngx_int_t ngx_stream_sip_response_sockaddr(ngx_sip_msg_t *m,
@@ -219,10 +223,8 @@ static ngx_int_t ngx_stream_sip_response_sockaddr(ngx_sip_msg_t *m,
 static ngx_int_t ngx_stream_sip_reparse(ngx_str_t *text, ngx_sip_msg_t *m);
 
 
-static ngx_rbtree_t       ngx_stream_sip_branch_tree;
-static ngx_rbtree_node_t  ngx_stream_sip_branch_sentinel;
-static ngx_rbtree_t       ngx_stream_sip_stx_tree;
-static ngx_rbtree_node_t  ngx_stream_sip_stx_sentinel;
+static ngx_stream_sip_table_t  ngx_stream_sip_branches;
+static ngx_stream_sip_table_t  ngx_stream_sip_stxs;
 static ngx_uint_t         ngx_stream_sip_tx_ready;
 static uint32_t           ngx_stream_sip_tx_counter;
 
@@ -261,12 +263,18 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     cut_at = NULL;
 
     if (!ngx_stream_sip_tx_ready) {
-        ngx_rbtree_init(&ngx_stream_sip_branch_tree,
-                        &ngx_stream_sip_branch_sentinel,
-                        ngx_rbtree_insert_value);
-        ngx_rbtree_init(&ngx_stream_sip_stx_tree,
-                        &ngx_stream_sip_stx_sentinel,
-                        ngx_rbtree_insert_value);
+        if (ngx_stream_sip_table_init(&ngx_stream_sip_branches, 1024,
+                                      ngx_cycle->log)
+            != NGX_OK
+            || ngx_stream_sip_table_init(&ngx_stream_sip_stxs, 1024,
+                                         ngx_cycle->log)
+               != NGX_OK)
+        {
+            ngx_str_set(&reason, "Out of Memory");
+            ngx_stream_sip_respond(s, ctx, 500, &reason, NULL);
+            return NGX_OK;
+        }
+
         ngx_stream_sip_tx_ready = 1;
     }
 
@@ -1842,7 +1850,7 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     if (stx->their.len) {
         stx->node.key = ngx_crc32_short(stx->their.data, stx->their.len);
-        ngx_rbtree_insert(&ngx_stream_sip_stx_tree, &stx->node);
+        ngx_stream_sip_table_insert(&ngx_stream_sip_stxs, &stx->node);
         stx->in_tree = 1;
     }
 
@@ -2124,7 +2132,7 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     b->timeout.cancelable = 0;
 
     b->node.key = ngx_crc32_short(b->branch.data, b->branch.len);
-    ngx_rbtree_insert(&ngx_stream_sip_branch_tree, &b->node);
+    ngx_stream_sip_table_insert(&ngx_stream_sip_branches, &b->node);
 
     b->next = stx->branches;
     stx->branches = b;
@@ -2582,7 +2590,7 @@ ngx_stream_sip_stx_free(ngx_stream_sip_stx_t *stx)
     ngx_stream_sip_branch_t  *b;
 
     for (b = stx->branches; b; b = b->next) {
-        ngx_rbtree_delete(&ngx_stream_sip_branch_tree, &b->node);
+        ngx_stream_sip_table_delete(&ngx_stream_sip_branches, &b->node);
 
         if (b->retransmit.timer_set) {
             ngx_del_timer(&b->retransmit);
@@ -2599,7 +2607,7 @@ ngx_stream_sip_stx_free(ngx_stream_sip_stx_t *stx)
     }
 
     if (stx->in_tree) {
-        ngx_rbtree_delete(&ngx_stream_sip_stx_tree, &stx->node);
+        ngx_stream_sip_table_delete(&ngx_stream_sip_stxs, &stx->node);
     }
 
     if (stx->retransmit.timer_set) {
@@ -2778,7 +2786,8 @@ ngx_stream_sip_send(ngx_listening_t *ls, ngx_log_t *log, ngx_str_t *msg,
 ngx_uint_t
 ngx_stream_sip_proxy_flow_busy(ngx_uint_t flow)
 {
-    ngx_rbtree_node_t        *node, *root, *sentinel;
+    ngx_uint_t                i;
+    ngx_stream_sip_tnode_t   *node;
     ngx_stream_sip_stx_t     *stx;
     ngx_stream_sip_branch_t  *b;
 
@@ -2786,13 +2795,9 @@ ngx_stream_sip_proxy_flow_busy(ngx_uint_t flow)
         return 0;
     }
 
-    root = ngx_stream_sip_branch_tree.root;
-    sentinel = ngx_stream_sip_branch_tree.sentinel;
-
-    if (root != sentinel) {
-        for (node = ngx_rbtree_min(root, sentinel);
-             node;
-             node = ngx_rbtree_next(&ngx_stream_sip_branch_tree, node))
+    for (i = 0; i < ngx_stream_sip_branches.size; i++) {
+        for (node = ngx_stream_sip_branches.buckets[i]; node;
+             node = node->next)
         {
             b = (ngx_stream_sip_branch_t *) node;
 
@@ -2802,14 +2807,8 @@ ngx_stream_sip_proxy_flow_busy(ngx_uint_t flow)
         }
     }
 
-    root = ngx_stream_sip_stx_tree.root;
-    sentinel = ngx_stream_sip_stx_tree.sentinel;
-
-    if (root != sentinel) {
-        for (node = ngx_rbtree_min(root, sentinel);
-             node;
-             node = ngx_rbtree_next(&ngx_stream_sip_stx_tree, node))
-        {
+    for (i = 0; i < ngx_stream_sip_stxs.size; i++) {
+        for (node = ngx_stream_sip_stxs.buckets[i]; node; node = node->next) {
             stx = (ngx_stream_sip_stx_t *) node;
 
             if (stx->client_flow == flow && !stx->completed) {
@@ -2832,7 +2831,7 @@ void
 ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
 {
     ngx_uint_t                 i, n;
-    ngx_rbtree_node_t         *node, *root, *sentinel;
+    ngx_stream_sip_tnode_t    *node;
     ngx_stream_sip_branch_t   *b, *failed[64];
 
     if (!ngx_stream_sip_tx_ready) {
@@ -2842,21 +2841,16 @@ ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
     /* collected first: failing one may start others */
 
     n = 0;
-    root = ngx_stream_sip_branch_tree.root;
-    sentinel = ngx_stream_sip_branch_tree.sentinel;
 
-    if (root == sentinel) {
-        return;
-    }
+    for (i = 0; i < ngx_stream_sip_branches.size && n < 64; i++) {
+        for (node = ngx_stream_sip_branches.buckets[i]; node && n < 64;
+             node = node->next)
+        {
+            b = (ngx_stream_sip_branch_t *) node;
 
-    for (node = ngx_rbtree_min(root, sentinel);
-         node && n < 64;
-         node = ngx_rbtree_next(&ngx_stream_sip_branch_tree, node))
-    {
-        b = (ngx_stream_sip_branch_t *) node;
-
-        if (b->flow == flow && !b->completed) {
-            failed[n++] = b;
+            if (b->flow == flow && !b->completed) {
+                failed[n++] = b;
+            }
         }
     }
 
@@ -2918,34 +2912,26 @@ ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b)
  * of a node with the key are searched.
  */
 
-static ngx_rbtree_node_t *
-ngx_stream_sip_tree_find(ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel, uint32_t key, ngx_str_t *branch,
+static ngx_stream_sip_tnode_t *
+ngx_stream_sip_table_find(ngx_stream_sip_table_t *t, ngx_str_t *branch,
     ngx_uint_t method, ngx_uint_t server)
 {
+    uint32_t                  key;
     ngx_str_t                *b;
-    ngx_rbtree_node_t        *found;
+    ngx_stream_sip_tnode_t   *node;
     ngx_stream_sip_stx_t     *stx;
 
-    while (node != sentinel) {
+    key = ngx_crc32_short(branch->data, branch->len);
 
-        if (key < node->key) {
-            node = node->left;
+    for (node = ngx_stream_sip_table_bucket(t, key); node; node = node->next)
+    {
+        if (node->key != key) {
             continue;
         }
 
-        if (key > node->key) {
-            node = node->right;
-            continue;
-        }
+        stx = (ngx_stream_sip_stx_t *) node;
 
-        if (server) {
-            stx = (ngx_stream_sip_stx_t *) node;
-            b = &stx->their;
-
-        } else {
-            b = &((ngx_stream_sip_branch_t *) node)->branch;
-        }
+        b = server ? &stx->their : &((ngx_stream_sip_branch_t *) node)->branch;
 
         if (b->len == branch->len
             && ngx_memcmp(b->data, branch->data, b->len) == 0
@@ -2953,14 +2939,6 @@ ngx_stream_sip_tree_find(ngx_rbtree_node_t *node,
         {
             return node;
         }
-
-        found = ngx_stream_sip_tree_find(node->left, sentinel, key, branch,
-                                         method, server);
-        if (found) {
-            return found;
-        }
-
-        node = node->right;
     }
 
     return NULL;
@@ -2975,11 +2953,8 @@ ngx_stream_sip_stx_find(ngx_str_t *branch, ngx_uint_t method)
     }
 
     return (ngx_stream_sip_stx_t *)
-               ngx_stream_sip_tree_find(ngx_stream_sip_stx_tree.root,
-                                        ngx_stream_sip_stx_tree.sentinel,
-                                        ngx_crc32_short(branch->data,
-                                                        branch->len),
-                                        branch, method, 1);
+               ngx_stream_sip_table_find(&ngx_stream_sip_stxs, branch, method,
+                                         1);
 }
 
 
@@ -2991,11 +2966,8 @@ ngx_stream_sip_branch_find(ngx_str_t *branch)
     }
 
     return (ngx_stream_sip_branch_t *)
-               ngx_stream_sip_tree_find(ngx_stream_sip_branch_tree.root,
-                                        ngx_stream_sip_branch_tree.sentinel,
-                                        ngx_crc32_short(branch->data,
-                                                        branch->len),
-                                        branch, 0, 0);
+               ngx_stream_sip_table_find(&ngx_stream_sip_branches, branch, 0,
+                                         0);
 }
 
 
