@@ -164,17 +164,6 @@ cpu_ticks() {
     echo $total
 }
 
-# sys_ticks ROOT: stime alone, the kernel's share (syscalls, the network
-# stack, wakeups): a floor no user-space change of ours goes under
-sys_ticks() {
-    local total=0 p t
-    for p in "$1" $(pgrep -P "$1" || true); do
-        t=$(cut -d' ' -f15 "/proc/$p/stat" 2>/dev/null) || continue
-        total=$((total + t))
-    done
-    echo $total
-}
-
 # PERF=1: the call workload of each server under "perf record" (all its
 # processes), reported by shared object and by symbol after the table
 PERF_PID=
@@ -397,27 +386,25 @@ sock_drops() {
 # the server, at the callee (SERVER_PORT + 1) and elsewhere (the SIPp
 # sending the load)
 measure() {
-    local root=$1 name=$2 port=$3 c0 c1 k0 k1 t0 t1 e0 s0 u0 e1 s1 u1 a0= a1=
+    local root=$1 name=$2 port=$3 c0 c1 t0 t1 e0 s0 u0 e1 s1 u1 a0= a1=
     shift 3
     e0=$(udp_rcvbuf_errors)
     s0=$(sock_drops "$port")
     u0=$(sock_drops $((port + 1)))
     [ -z "${UAS_PID:-}" ] || a0=$(cpu_ticks "$UAS_PID")
     c0=$(cpu_ticks "$root")
-    k0=$(sys_ticks "$root")
     t0=$(date +%s.%N)
     perf_start "$root" "$name"
     run_sipp "$name" "$@"
     perf_stop
     t1=$(date +%s.%N)
     c1=$(cpu_ticks "$root")
-    k1=$(sys_ticks "$root")
+
     [ -z "${UAS_PID:-}" ] || a1=$(cpu_ticks "$UAS_PID")
     e1=$(udp_rcvbuf_errors)
     s1=$(sock_drops "$port")
     u1=$(sock_drops $((port + 1)))
     R[$name.ticks]=$((c1 - c0))
-    R[$name.sys]=$((k1 - k0))
     R[$name.secs]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
     # SIPp CPU in ticks: the load generator's from time(1), the callee's
     R[$name.sipp]=
@@ -623,8 +610,6 @@ cpu_s() { awk -v t="$1" -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }'; }
 
 for s in ngx kam; do
     R[cpu.call.$s]=$(us "${R[calls.$s.ticks]}" "${R[calls.$s.ok]}")
-    R[sys.call.$s]=$(us "${R[calls.$s.sys]}" "${R[calls.$s.ok]}")
-    R[sys.reg.$s]=$(us "${R[reg.$s.sys]}" "${R[reg.$s.ok]}" 1)
     R[cpu.reg.$s]=$(us "${R[reg.$s.ticks]}" "${R[reg.$s.ok]}" 1)
 done
 if [ -n "${R[shm.ngx]:-}" ] && [ "${R[bindings.ngx]:-0}" -gt 0 ]; then
@@ -644,8 +629,6 @@ row "calls: $CALLS at $RATE/s, successful / failed" \
 row "calls: server CPU, user+sys (s)" "$(cpu_s "${R[calls.ngx.ticks]}")" \
     "$(cpu_s "${R[calls.kam.ticks]}")"
 row "calls: CPU per call (us)" "${R[cpu.call.ngx]}" "${R[cpu.call.kam]}"
-row "calls: of which kernel (system time) per call (us)" "${R[sys.call.ngx]}" \
-    "${R[sys.call.kam]}"
 row "calls: CPU use in % of one CPU: server; SIPp caller + callee" \
     "$(pct "${R[calls.ngx.ticks]}" "${R[calls.ngx.secs]}"); $(pct "${R[calls.ngx.sipp]}" "${R[calls.ngx.secs]}")" \
     "$(pct "${R[calls.kam.ticks]}" "${R[calls.kam.secs]}"); $(pct "${R[calls.kam.sipp]}" "${R[calls.kam.secs]}")" ""
@@ -662,8 +645,6 @@ row "registrations: server CPU, user+sys (s)" "$(cpu_s "${R[reg.ngx.ticks]}")" \
     "$(cpu_s "${R[reg.kam.ticks]}")"
 row "registrations: CPU per REGISTER (us)" "${R[cpu.reg.ngx]}" \
     "${R[cpu.reg.kam]}"
-row "registrations: of which kernel (system time) per REGISTER (us)" \
-    "${R[sys.reg.ngx]}" "${R[sys.reg.kam]}"
 row "registrations: retransmissions; UDP drops at server/-/phones" \
     "${R[reg.ngx.retrans]}; ${R[reg.ngx.drops]}" \
     "${R[reg.kam.retrans]}; ${R[reg.kam.drops]}" ""
