@@ -266,6 +266,16 @@ ngx_stream_sip_flow_send(ngx_uint_t number, ngx_str_t *msg)
     }
 
     if (f->session) {
+
+        /*
+         * A leaving worker closes a flow once no transaction needs it:
+         * an answer going out may be the last, so it looks again soon.
+         */
+
+        if (ngx_exiting) {
+            ngx_add_timer(f->connection->read, 1000);
+        }
+
         return ngx_stream_sip_output(f->session, msg);
     }
 

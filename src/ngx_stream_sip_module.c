@@ -312,7 +312,7 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
         c->close = 0;
         rev->timedout = 0;
 
-        if (ngx_stream_sip_proxy_flow_busy(c->number)) {
+        if (!c->idle || ngx_stream_sip_proxy_flow_busy(c->number)) {
             ngx_add_timer(rev, 1000);
             return;
         }

@@ -145,7 +145,7 @@ static ngx_int_t ngx_stream_sip_route_value(ngx_sip_msg_t *m,
 static u_char *ngx_stream_sip_next_value(u_char *p, u_char *end);
 static ngx_int_t ngx_stream_sip_proxy_to_flow_worker(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets);
-static ngx_int_t ngx_stream_sip_flow_route(ngx_str_t *call_id,
+static ngx_int_t ngx_stream_sip_flow_route(ngx_sip_msg_t *m,
     ngx_uint_t flow, u_char *buf, ngx_str_t *rr);
 static ngx_int_t ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
     ngx_stream_upstream_srv_conf_t **uscf, ngx_sockaddr_t *sa,
@@ -745,11 +745,12 @@ done:
 /*
  * Our Record-Route value on a flow: its transport, and "nfl" naming it,
  * so that the other side's requests come back on this connection from
- * whichever worker reads them.  "buf" has room for it.
+ * whichever worker reads them.  A sips: request gets a sips: value on
+ * TLS (RFC 3261 16.6 step 4).  "buf" has room for it.
  */
 
 static ngx_int_t
-ngx_stream_sip_flow_route(ngx_str_t *call_id, ngx_uint_t flow, u_char *buf,
+ngx_stream_sip_flow_route(ngx_sip_msg_t *m, ngx_uint_t flow, u_char *buf,
     ngx_str_t *rr)
 {
     u_char      *p, token[16], ftoken[NGX_INT_T_LEN * 2 + 20];
@@ -761,20 +762,26 @@ ngx_stream_sip_flow_route(ngx_str_t *call_id, ngx_uint_t flow, u_char *buf,
         return NGX_ERROR;
     }
 
-    ngx_stream_sip_proxy_route_token(call_id, token);
+    ngx_stream_sip_proxy_route_token(&m->call_id, token);
 
-    if (ngx_stream_sip_flow_opened(flow)) {
-        p = ngx_sprintf(buf, "<sip:%V;transport=%s;lr;nsip=%*s>", &host,
-                        transport == NGX_STREAM_SIP_TLS ? "tls" : "tcp",
-                        (size_t) 16, token);
+    if (transport == NGX_STREAM_SIP_TLS
+        && m->ruri.scheme_id == NGX_SIP_SCHEME_SIPS)
+    {
+        p = ngx_sprintf(buf, "<sips:%V;lr;nsip=%*s", &host, (size_t) 16,
+                        token);
 
     } else {
-        ngx_stream_sip_flow_token(call_id, ngx_worker, flow, ftoken);
-
-        p = ngx_sprintf(buf, "<sip:%V;transport=%s;lr;nsip=%*s;nfl=%s>",
-                        &host, transport == NGX_STREAM_SIP_TLS ? "tls" : "tcp",
-                        (size_t) 16, token, ftoken);
+        p = ngx_sprintf(buf, "<sip:%V;transport=%s;lr;nsip=%*s", &host,
+                        transport == NGX_STREAM_SIP_TLS ? "tls" : "tcp",
+                        (size_t) 16, token);
     }
+
+    if (!ngx_stream_sip_flow_opened(flow)) {
+        ngx_stream_sip_flow_token(&m->call_id, ngx_worker, flow, ftoken);
+        p = ngx_sprintf(p, ";nfl=%s", ftoken);
+    }
+
+    *p++ = '>';
 
     rr->data = buf;
     rr->len = p - buf;
@@ -1795,7 +1802,7 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
             p = rr + stx->rr_udp.len;
 
-            if (ngx_stream_sip_flow_route(&m->call_id, c->number, p,
+            if (ngx_stream_sip_flow_route(m, c->number, p,
                                           &stx->record_route)
                 != NGX_OK)
             {
@@ -2192,7 +2199,7 @@ ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *m,
         }
 
         if (flow) {
-            if (ngx_stream_sip_flow_route(&m->call_id, flow, p, &f.record_route)
+            if (ngx_stream_sip_flow_route(m, flow, p, &f.record_route)
                 != NGX_OK)
             {
                 return NGX_ERROR;

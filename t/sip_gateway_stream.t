@@ -119,6 +119,18 @@ stream_send($tls, sip_response($b, 200, 'OK'));
 like($got && $got->[0] // '', qr/^SIP\/2\.0 200 OK\r\n.*CSeq: 7 BYE/s,
     'the caller\'s 200 for BYE reached the callee over IPv4');
 
+# a sips: Request-URI: our Record-Route on the TLS side is sips: too
+# (RFC 3261 16.6 step 4)
+
+stream_send($tls, sip_request(method => 'MESSAGE',
+    uri => 'sips:bob@example.com', transport => 'TLS', via_host => '[::1]',
+    via_port => 5999, branch => 'z9hG4bK-gw6sips'));
+
+($got) = udp_recv($uas, 5);
+($rr) = (($got && $got->[0]) // '') =~ /^Record-Route: (.*)\r$/m;
+like($rr // '', qr/^<sip:127\.0\.0\.1:$proxy;lr;nsip=\w{16}>, <sips:\[::1\]:$proxy;lr;nsip=\w{16};nfl=[\w.]+>$/,
+    'sips: request: the TLS side of our Record-Route is a sips: URI');
+
 # no IPv6 listen at all: no connection to an IPv6 next hop can be made a
 # session of ours
 
