@@ -319,6 +319,12 @@ extern ngx_str_t  ngx_sip_header_names[];
 /* option tags of Require/Proxy-Require we implement, ends with a null */
 extern ngx_str_t  ngx_sip_supported_options[];
 
+/* RFC 3261 token octets, a bit each (ngx_sip_parse.c) */
+extern uint32_t   ngx_sip_token[];
+
+#define ngx_sip_is_token(c)                                                  \
+    (ngx_sip_token[(u_char) (c) >> 5] & (1U << ((u_char) (c) & 0x1f)))
+
 
 /* ngx_sip_parse.c */
 void ngx_sip_frame_init(ngx_sip_frame_t *f);

@@ -54,9 +54,6 @@ static ngx_uint_t ngx_sip_option_supported(u_char *p, size_t len);
         }                                                                    \
     } while (0)
 
-#define ngx_sip_is_token(c)                                                  \
-    (ngx_sip_token[(c) >> 5] & (1U << ((c) & 0x1f)))
-
 #define ngx_sip_is_word(c)                                                   \
     (ngx_sip_word[(c) >> 5] & (1U << ((c) & 0x1f)))
 
@@ -64,9 +61,12 @@ static ngx_uint_t ngx_sip_option_supported(u_char *p, size_t len);
     ((c) == ' ' || (c) == '\t' || (c) == CR || (c) == LF)
 
 
-/* RFC 3261 25.1 token: alphanum / "-" / "." / "!" / "%" / "*" / "_" ... */
+/*
+ * RFC 3261 25.1 token: alphanum / "-" / "." / "!" / "%" / "*" / "_" ...;
+ * shared with the header parsers (ngx_sip_is_token() in ngx_sip.h)
+ */
 
-static uint32_t  ngx_sip_token[] = {
+uint32_t  ngx_sip_token[] = {
     0x00000000, /* 0000 0000 0000 0000  0000 0000 0000 0000 */
 
                 /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
@@ -264,7 +264,8 @@ ngx_sip_method_id(u_char *p, size_t len)
 static ngx_uint_t
 ngx_sip_header_id(u_char *name, size_t len)
 {
-    u_char      c;
+    u_char      c, *canon;
+    size_t      i;
     ngx_uint_t  id;
 
     c = ngx_tolower(name[0]);
@@ -513,10 +514,18 @@ ngx_sip_header_id(u_char *name, size_t len)
         break;
     }
 
-    if (id == NGX_SIP_HDR_OTHER
-        || ngx_strncasecmp(name, ngx_sip_header_names[id].data, len) != 0)
-    {
+    if (id == NGX_SIP_HDR_OTHER) {
         return NGX_SIP_HDR_OTHER;
+    }
+
+    /* inline: a call to a general strncasecmp costs more than the names */
+
+    canon = ngx_sip_header_names[id].data;
+
+    for (i = 0; i < len; i++) {
+        if (ngx_tolower(name[i]) != ngx_tolower(canon[i])) {
+            return NGX_SIP_HDR_OTHER;
+        }
     }
 
     return id;

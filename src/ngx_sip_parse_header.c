@@ -27,28 +27,6 @@ static ngx_int_t ngx_sip_parse_qvalue(ngx_str_t *v, ngx_uint_t *q);
 static ngx_int_t ngx_sip_parse_digits(ngx_str_t *v, uint32_t *n);
 
 
-/* token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" /
- *            "'" / "~") */
-
-static ngx_inline ngx_uint_t
-ngx_sip_is_token(u_char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-        || (c >= '0' && c <= '9'))
-    {
-        return 1;
-    }
-
-    switch (c) {
-    case '-': case '.': case '!': case '%': case '*':
-    case '_': case '+': case '`': case '\'': case '~':
-        return 1;
-    }
-
-    return 0;
-}
-
-
 static u_char *
 ngx_sip_lws(u_char *p, u_char *end)
 {
