@@ -39,6 +39,7 @@ typedef struct {
     time_t                           expires;   /* absolute */
     ngx_uint_t                       flow;      /* its connection, or 0 */
     uint32_t                         cseq;
+    uint32_t                         branch;    /* hash of the REGISTER's */
     u_short                          q;
     u_char                           transport;
     u_char                           flow_worker;
@@ -114,6 +115,8 @@ static void ngx_stream_sip_binding_expire_insert(
 static void ngx_stream_sip_expire(ngx_stream_sip_location_t *loc,
     time_t now);
 static ngx_uint_t ngx_stream_sip_contact_eq(ngx_str_t *a, ngx_str_t *b);
+static ngx_uint_t ngx_stream_sip_out_of_order(ngx_sip_msg_t *m,
+    ngx_stream_sip_binding_t *b, uint32_t branch);
 static u_char *ngx_stream_sip_contacts(ngx_stream_session_t *s,
     ngx_stream_sip_aor_t *aor, time_t now, ngx_str_t *path, ngx_str_t *out);
 static void ngx_stream_sip_rbtree_insert_value(ngx_rbtree_node_t *temp,
@@ -244,13 +247,33 @@ ngx_stream_sip_registrar_handler(ngx_stream_session_t *s,
 }
 
 
+/*
+ * RFC 3261 10.3 step 7: a CSeq not above the binding's, for its Call-ID,
+ * fails.  But the same REGISTER again (same CSeq and branch: its 200 was
+ * lost over UDP, or two workers read two copies) is a retransmission,
+ * which a transaction layer would answer with that 200 again: it is
+ * applied again, which changes nothing, and answered 200.
+ */
+
+static ngx_uint_t
+ngx_stream_sip_out_of_order(ngx_sip_msg_t *m, ngx_stream_sip_binding_t *b,
+    uint32_t branch)
+{
+    if (m->cseq.number < b->cseq) {
+        return 1;
+    }
+
+    return m->cseq.number == b->cseq && branch != b->branch;
+}
+
+
 static ngx_int_t
 ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_stream_sip_registrar_srv_conf_t *rscf)
 {
     u_char                     *p, *end, aor_buf[512], source_buf[128];
     time_t                      now, expires, header_expires;
-    uint32_t                    hash, n;
+    uint32_t                    hash, n, branch;
     ngx_str_t                   aor, reason, extra, source, instance, reg_id;
     ngx_str_t                   path, contact;
     ngx_int_t                   rc;
@@ -266,6 +289,7 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     m = &ctx->msg;
     loc = rscf->location;
     now = ngx_time();
+    branch = ngx_crc32_short(m->via.branch.data, m->via.branch.len);
 
     /* step 5: the AOR is the To URI, and one of our domains */
 
@@ -451,7 +475,7 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
                 if (b->call_id_len == m->call_id.len
                     && ngx_memcmp(b->data + b->contact_len, m->call_id.data,
                                   m->call_id.len) == 0
-                    && m->cseq.number <= b->cseq)
+                    && ngx_stream_sip_out_of_order(m, b, branch))
                 {
                     status = 500;
                     ngx_str_set(&reason, "Out of Order CSeq for Call-ID");
@@ -470,7 +494,7 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
             if (b->call_id_len == m->call_id.len
                 && ngx_memcmp(b->data + b->contact_len, m->call_id.data,
                               m->call_id.len) == 0
-                && m->cseq.number <= b->cseq)
+                && ngx_stream_sip_out_of_order(m, b, branch))
             {
                 status = 500;
                 ngx_str_set(&reason, "Out of Order CSeq for Call-ID");
@@ -629,6 +653,7 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         b->aor = a;
         b->expires = now + reg[i].expires;
         b->cseq = m->cseq.number;
+        b->branch = branch;
         b->q = (u_short) reg[i].addr.q;
         b->transport = (u_char) ctx->transport;
 
@@ -1499,6 +1524,7 @@ ngx_stream_sip_state_line(ngx_stream_sip_location_t *loc, u_char *p,
     b->expires = expires;
     b->q = (u_short) v[1];
     b->cseq = (uint32_t) v[2];
+    b->branch = 0;
     b->transport = (u_char) v[3];
 
     ngx_queue_insert_tail(&a->bindings, &b->queue);

@@ -63,7 +63,8 @@ sub reg {
     udp_send($u, sip_request(method => 'REGISTER', uri => 'sip:example.com',
         to => "sip:$user\@example.com", via_port => $u->sockport,
         call_id => $h{call_id} || "reg-$user", cseq => $h{cseq} || ++$seq,
-        headers => \@hdr), '127.0.0.1', $h{port} || $port);
+        branch => $h{branch}, headers => \@hdr), '127.0.0.1',
+        $h{port} || $port);
     my ($got) = udp_recv($u, 3);
     return parse_sip($got && $got->[0]);
 }
@@ -120,6 +121,20 @@ is(contacts($r), 'sip:alice@127.0.0.1:5071', 'and nothing changed');
 $r = reg(contact => ['*'], expires => 0);
 is($r->{code}, 200, '* with Expires: 0');
 is(contacts($r), '', 'removes all');
+
+# the same REGISTER twice (its 200 lost, or read by two workers) is a
+# retransmission: 200 again; the same CSeq in a new transaction is not
+
+$seq += 10;
+my %again = (contact => ['<sip:alice@127.0.0.1:5074>'], expires => 600,
+    cseq => $seq, branch => "z9hG4bK-again$seq");
+is(reg(%again)->{code}, 200, 'REGISTER');
+$r = reg(%again);
+is($r->{code}, 200, 'the same REGISTER again: 200, not 500');
+is(contacts($r), 'sip:alice@127.0.0.1:5074', 'with the binding');
+is(reg(%again, branch => "z9hG4bK-new$seq")->{code}, 500,
+    'the same CSeq with a new branch: 500');
+reg(contact => ['*'], expires => 0);
 
 # max_contacts=3
 
