@@ -117,6 +117,8 @@ void ngx_stream_sip_respond(ngx_stream_session_t *s,
     ngx_str_t *extra);
 ngx_uint_t ngx_stream_sip_is_local(ngx_stream_session_t *s,
     ngx_sip_uri_t *uri);
+ngx_uint_t ngx_stream_sip_registrar_owns(ngx_stream_session_t *s,
+    ngx_sip_msg_t *m);
 ngx_int_t ngx_stream_sip_registrar_handler(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 

@@ -35,7 +35,8 @@ static void ngx_stream_sip_frame_error(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_error_t *err);
 static void ngx_stream_sip_process(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, u_char *start, u_char *end);
-static ngx_int_t ngx_stream_sip_owner(ngx_sip_msg_t *m);
+static ngx_int_t ngx_stream_sip_owner(ngx_stream_session_t *s,
+    ngx_sip_msg_t *m);
 static void ngx_stream_sip_request(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 static void ngx_stream_sip_respond_error(ngx_stream_session_t *s,
@@ -656,7 +657,7 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         && m->hdr[NGX_SIP_HDR_CALL_ID]
         && !ngx_stream_sip_channel_injected(c))
     {
-        owner = ngx_stream_sip_owner(m);
+        owner = ngx_stream_sip_owner(s, m);
 
         if (owner >= 0
             && ngx_stream_sip_channel_pass(c, owner, start, end - start)
@@ -751,7 +752,7 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_stream_sip_owner(ngx_sip_msg_t *m)
+ngx_stream_sip_owner(ngx_stream_session_t *s, ngx_sip_msg_t *m)
 {
     u_char            *p, *end;
     uint32_t           loop, salt;
@@ -773,6 +774,18 @@ ngx_stream_sip_owner(ngx_sip_msg_t *m)
             return ngx_stream_sip_channel_worker_gen((salt >> 8) & 0xff,
                                                      salt & 0xff);
         }
+    }
+
+    /*
+     * A REGISTER for our registrar needs nothing a worker holds: the
+     * bindings are in shared memory, and a retransmission is told there by
+     * its branch.  Whoever reads it answers it: no pass, no second parse.
+     */
+
+    if (m->request && m->method_id == NGX_SIP_REGISTER
+        && ngx_stream_sip_registrar_owns(s, m))
+    {
+        return -1;
     }
 
     if (m->request && m->hdr[NGX_SIP_HDR_ROUTE]) {

@@ -248,6 +248,32 @@ ngx_stream_sip_registrar_handler(ngx_stream_session_t *s,
 
 
 /*
+ * Whether a REGISTER, parsed but not yet validated, is for this server's
+ * registrar (sip_registrar on, a Request-URI of ours): then any worker
+ * may answer it.
+ */
+
+ngx_uint_t
+ngx_stream_sip_registrar_owns(ngx_stream_session_t *s, ngx_sip_msg_t *m)
+{
+    ngx_sip_uri_t                         uri;
+    ngx_stream_sip_registrar_srv_conf_t  *rscf;
+
+    rscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_registrar_module);
+
+    if (rscf->location == NULL || m->request_uri.len == 0
+        || ngx_sip_parse_uri(m->request_uri.data,
+                             m->request_uri.data + m->request_uri.len, &uri)
+           != NGX_OK)
+    {
+        return 0;
+    }
+
+    return ngx_stream_sip_is_local(s, &uri);
+}
+
+
+/*
  * RFC 3261 10.3 step 7: a CSeq not above the binding's, for its Call-ID,
  * fails.  But the same REGISTER again (same CSeq and branch: its 200 was
  * lost over UDP, or two workers read two copies) is a retransmission,
