@@ -17,10 +17,11 @@
  * kept by one of them.  Each UDP message is owned by the worker
  * hash(Call-ID) mod workers: retransmissions, CANCEL, ACK and responses
  * share the Call-ID, so they all meet their state there without a shared
- * table.  A worker that reads a datagram it does not own passes it as it
- * came, with its addresses, through a Unix datagram socket of the owner;
- * the owner runs it through the stream session machinery exactly as if
- * its own socket had read it.
+ * table (a REGISTER for the registrar, whose state is in shared memory,
+ * is answered by whichever worker reads it).  A worker that reads a
+ * datagram it does not own passes it as it came, with its addresses,
+ * through a Unix datagram socket of the owner; the owner runs it through
+ * the stream session machinery exactly as if its own socket had read it.
  *
  * The socket pairs are made by the master before the workers are forked,
  * one per worker slot, anew for every configuration cycle.  The master
