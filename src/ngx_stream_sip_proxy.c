@@ -123,7 +123,7 @@ struct ngx_stream_sip_stx_s {
     unsigned                    cancelled:1;
     unsigned                    stop:1;      /* a 6xx: no more branches */
     unsigned                    acked:1;
-    unsigned                    in_tree:1;
+    unsigned                    in_table:1;
 };
 
 
@@ -1858,7 +1858,7 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     if (stx->their.len) {
         stx->node.key = ngx_crc32_short(stx->their.data, stx->their.len);
         ngx_stream_sip_table_insert(&ngx_stream_sip_stxs, &stx->node);
-        stx->in_tree = 1;
+        stx->in_table = 1;
     }
 
     return stx;
@@ -1956,10 +1956,13 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
 
         if (stx->transport != NGX_STREAM_SIP_UDP && flow == 0) {
 
-            /* no connection could even be started: the peer failed */
+            /*
+             * No connection could even be started: the peer failed, the
+             * next one is tried (free() counts the try down).
+             */
 
             pc->free(pc, pc->data, NGX_PEER_FAILED);
-            return NGX_DECLINED;
+            return ngx_stream_sip_stx_next(stx, m);
         }
 
         rc = ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa,
@@ -2613,7 +2616,7 @@ ngx_stream_sip_stx_free(ngx_stream_sip_stx_t *stx)
         }
     }
 
-    if (stx->in_tree) {
+    if (stx->in_table) {
         ngx_stream_sip_table_delete(&ngx_stream_sip_stxs, &stx->node);
     }
 
