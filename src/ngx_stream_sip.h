@@ -198,6 +198,7 @@ ngx_int_t ngx_stream_sip_channel_worker(ngx_uint_t worker);
 ngx_int_t ngx_stream_sip_channel_worker_gen(ngx_uint_t generation,
     ngx_uint_t worker);
 ngx_uint_t ngx_stream_sip_channel_generation(void);
+ngx_int_t ngx_stream_sip_channel_prev_owner(ngx_str_t *call_id);
 ngx_socket_t ngx_stream_sip_udp_fd(ngx_listening_t *ls);
 ngx_listening_t *ngx_stream_sip_listenings(ngx_uint_t *n);
 ngx_listening_t *ngx_stream_sip_udp_listening_for(int family, in_port_t port);

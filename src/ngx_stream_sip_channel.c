@@ -70,6 +70,7 @@ static ngx_uint_t                 ngx_stream_sip_nchannels;
 static ngx_stream_sip_channel_t  *ngx_stream_sip_prev_channels;
 static ngx_uint_t                 ngx_stream_sip_prev_nchannels;
 static ngx_uint_t                 ngx_stream_sip_generation;
+static ngx_uint_t                 ngx_stream_sip_from_newer;
 static ngx_socket_t              *ngx_stream_sip_udp_fds;
 static ngx_listening_t           *ngx_stream_sip_listening;
 static ngx_uint_t                 ngx_stream_sip_nlistening;
@@ -372,6 +373,34 @@ ngx_stream_sip_channel_worker(ngx_uint_t worker)
 
 
 /*
+ * The worker of the previous generation that owned a Call-ID: where a
+ * CANCEL goes whose INVITE nobody here has (it came before a reload).
+ * Not from a worker that got it from a newer generation: one step back.
+ */
+
+ngx_int_t
+ngx_stream_sip_channel_prev_owner(ngx_str_t *call_id)
+{
+    ngx_uint_t  slot;
+
+    if (ngx_stream_sip_from_newer || ngx_stream_sip_prev_nchannels == 0
+        || call_id->len == 0)
+    {
+        return -1;
+    }
+
+    slot = ngx_crc32_short(call_id->data, call_id->len)
+           % ngx_stream_sip_prev_nchannels;
+
+    if (ngx_stream_sip_prev_channels[slot].fd[1] == (ngx_socket_t) -1) {
+        return -1;
+    }
+
+    return (ngx_int_t) (ngx_stream_sip_nchannels + slot);
+}
+
+
+/*
  * The same for a worker of our generation or of the one before: old
  * workers' slots follow ours.
  */
@@ -593,7 +622,14 @@ ngx_stream_sip_channel_inject(ngx_cycle_t *cycle,
     log->data = NULL;
     log->handler = NULL;
 
+    /* the session runs to its end here: the flag holds just for it */
+
+    ngx_stream_sip_from_newer = (hdr->generation
+                                 != (uint32_t) ngx_stream_sip_generation);
+
     ls->handler(c);
+
+    ngx_stream_sip_from_newer = 0;
 
     return;
 

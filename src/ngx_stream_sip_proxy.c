@@ -243,7 +243,7 @@ ngx_int_t
 ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets)
 {
-    ngx_int_t                        rc, route;
+    ngx_int_t                        rc, route, slot;
     socklen_t                        socklen;
     ngx_str_t                        reason;
     ngx_uint_t                       transport, flow;
@@ -283,6 +283,21 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     }
 
     if (m->method_id == NGX_SIP_CANCEL) {
+
+        /* its INVITE may be with an old worker, from before a reload */
+
+        slot = (ctx->transport == NGX_STREAM_SIP_UDP)
+               ? ngx_stream_sip_channel_prev_owner(&m->call_id) : -1;
+
+        if (slot >= 0
+            && ngx_stream_sip_channel_pass(s->connection, slot, m->start,
+                                           m->end - m->start)
+               == NGX_OK)
+        {
+            ctx->passed = 1;
+            return NGX_OK;
+        }
+
         ngx_str_set(&reason, "Call/Transaction Does Not Exist");
         ngx_stream_sip_respond(s, ctx, 481, &reason, NULL);
         return NGX_OK;

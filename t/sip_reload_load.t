@@ -4,7 +4,8 @@
 # to a near nginx, which reaches a far nginx over TLS, which hands them
 # to a SIPp callee over UDP.  The far end gets a new certificate and is
 # reloaded twice while calls run, the near end once: no call may fail,
-# and new TLS connections get the new certificate.
+# and new TLS connections get the new certificate.  Then CANCELs that
+# cross a reload reach the old worker holding their INVITE.
 
 use strict;
 use warnings;
@@ -132,6 +133,75 @@ EOF2
     $far->stop();
     is($near->crashes(), '', 'no near worker crashed');
     is($far->crashes(), '', 'no far worker crashed');
+}
+
+# CANCEL across a reload: the INVITE went to an old worker, its CANCEL
+# (a second later) is read by a new one, which passes it to the old
+# worker holding the INVITE; one nginx, UDP both sides, 4 workers
+
+{
+    my $t = NgxSip->new();
+    my $tp = $t->prefix;
+
+    $t->write_conf(<<'EOF2', workers => 4);
+stream {
+    server {
+        listen 127.0.0.1:%%PORT_0%% udp;
+        sip on;
+        sip_domain example.com;
+        sip_pass 127.0.0.1:%%PORT_1%%;
+    }
+}
+EOF2
+
+    my %scenarios = %{ sipp_scenarios() };
+    $scenarios{uac_cancel} =~ s{(<recv response="180"/>\n)}
+        {$1  <pause milliseconds="1000"/>\n} or die;
+    $t->write_file("$_.xml", $scenarios{$_}) for keys %scenarios;
+    $t->run();
+
+    my $calls = 200;
+
+    my $uas = fork() // die;
+
+    if ($uas == 0) {
+        open STDOUT, '>', "$tp/uas.out";
+        open STDERR, '>&', \*STDOUT;
+        exec($sipp, '-sf', "$tp/uas_cancel.xml", '-i', '127.0.0.1',
+            '-p', $t->port(1), '-m', $calls, '-nostdin', '-timeout', '60s',
+            '-timeout_error', '-trace_err', '-error_file', "$tp/uas.err",
+            '-default_behaviors', 'all,-abortunexp');
+        exit 127;
+    }
+
+    sleep 0.5;
+
+    my $uac = fork() // die;
+
+    if ($uac == 0) {
+        open STDOUT, '>', "$tp/uac.out";
+        open STDERR, '>&', \*STDOUT;
+        exec($sipp, '-sf', "$tp/uac_cancel.xml", '-s', 'bob',
+            '-i', '127.0.0.1', '-p', $t->port('uac'), '-m', $calls,
+            '-r', 40, '-l', 100, '-nostdin', '-timeout', '60s',
+            '-timeout_error', '-default_behaviors', 'all,-abortunexp',
+            '-trace_err', '-error_file', "$tp/uac.err",
+            '127.0.0.1:' . $t->port(0));
+        exit 127;
+    }
+
+    for (1 .. 3) {
+        sleep 1.3;
+        kill 'HUP', $t->{pid};
+    }
+
+    is(reap($uac, 60), 0, "$calls calls cancelled across three reloads")
+        or diag(`tail -30 $tp/uac.err; tail -20 $tp/uac.out`);
+    is(reap($uas, 10), 0, 'the callee saw every CANCEL')
+        or diag(`tail -30 $tp/uas.err`);
+
+    $t->stop();
+    is($t->crashes(), '', 'no worker crashed');
 }
 
 done_testing();
