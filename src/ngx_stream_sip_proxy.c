@@ -145,6 +145,8 @@ static ngx_int_t ngx_stream_sip_route_value(ngx_sip_msg_t *m,
 static u_char *ngx_stream_sip_next_value(u_char *p, u_char *end);
 static ngx_int_t ngx_stream_sip_proxy_to_flow_worker(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets);
+static ngx_int_t ngx_stream_sip_proxy_hand_over(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_int_t slot);
 static ngx_int_t ngx_stream_sip_flow_route(ngx_sip_msg_t *m,
     ngx_uint_t flow, u_char *buf, ngx_str_t *rr);
 static ngx_int_t ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
@@ -289,12 +291,7 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         slot = (ctx->transport == NGX_STREAM_SIP_UDP)
                ? ngx_stream_sip_channel_prev_owner(&m->call_id) : -1;
 
-        if (slot >= 0
-            && ngx_stream_sip_channel_pass(s->connection, slot, m->start,
-                                           m->end - m->start)
-               == NGX_OK)
-        {
-            ctx->passed = 1;
+        if (ngx_stream_sip_proxy_hand_over(s, ctx, slot) == NGX_OK) {
             return NGX_OK;
         }
 
@@ -592,6 +589,26 @@ ngx_stream_sip_proxy_route(ngx_stream_session_t *s, ngx_sip_msg_t *m)
 }
 
 
+/* the request, as it came, to the worker of a channel slot (or none) */
+
+static ngx_int_t
+ngx_stream_sip_proxy_hand_over(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_int_t slot)
+{
+    if (slot < 0
+        || ngx_stream_sip_channel_pass(s->connection, slot, ctx->msg.start,
+                                       ctx->msg.end - ctx->msg.start)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx->passed = 1;
+
+    return NGX_OK;
+}
+
+
 /*
  * A contact reached on its connection, which another worker holds: the
  * request goes to that worker, which forks there (its contacts on yet
@@ -604,10 +621,8 @@ ngx_stream_sip_proxy_to_flow_worker(ngx_stream_session_t *s,
 {
     ngx_int_t                 slot;
     ngx_uint_t                i;
-    ngx_sip_msg_t            *m;
     ngx_stream_sip_target_t  *t;
 
-    m = &ctx->msg;
     t = targets->elts;
 
     for (i = 0; i < targets->nelts; i++) {
@@ -618,12 +633,7 @@ ngx_stream_sip_proxy_to_flow_worker(ngx_stream_session_t *s,
 
         slot = ngx_stream_sip_channel_worker(t[i].worker);
 
-        if (slot >= 0
-            && ngx_stream_sip_channel_pass(s->connection, slot, m->start,
-                                           m->end - m->start)
-               == NGX_OK)
-        {
-            ctx->passed = 1;
+        if (ngx_stream_sip_proxy_hand_over(s, ctx, slot) == NGX_OK) {
             return NGX_OK;
         }
     }
