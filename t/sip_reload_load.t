@@ -137,7 +137,8 @@ EOF2
 
 # CANCEL across a reload: the INVITE went to an old worker, its CANCEL
 # (a second later) is read by a new one, which passes it to the old
-# worker holding the INVITE; one nginx, UDP both sides, 4 workers
+# worker holding the INVITE (reloads 1.8 s apart: one generation back
+# at most); one nginx, UDP both sides, 4 workers
 
 {
     my $t = NgxSip->new();
@@ -191,7 +192,7 @@ EOF2
     }
 
     for (1 .. 3) {
-        sleep 1.3;
+        sleep 1.8;
         kill 'HUP', $t->{pid};
     }
 
