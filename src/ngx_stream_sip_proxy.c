@@ -147,6 +147,8 @@ static ngx_int_t ngx_stream_sip_proxy_to_flow_worker(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets);
 static ngx_int_t ngx_stream_sip_proxy_hand_over(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_int_t slot);
+static ngx_uint_t ngx_stream_sip_proxy_connect(ngx_stream_session_t *s,
+    ngx_sockaddr_t *sa, socklen_t socklen, ngx_uint_t transport);
 static ngx_int_t ngx_stream_sip_flow_route(ngx_sip_msg_t *m,
     ngx_uint_t flow, u_char *buf, ngx_str_t *rr);
 static ngx_int_t ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
@@ -398,19 +400,8 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
             }
 
             if (transport != NGX_STREAM_SIP_UDP) {
-
-                /* over TCP or TLS: the connection there is, or a new one */
-
-                if (ngx_stream_sip_udp_listening(s->connection) == NULL) {
-                    return NGX_OK;
-                }
-
-                flow = ngx_stream_sip_flow_connect(
-                               ngx_stream_sip_udp_listening(s->connection),
-                               &sa, socklen, transport,
-                               ngx_stream_get_module_srv_conf(s,
-                                                    ngx_stream_sip_ssl_module),
-                               NULL, s->connection->log);
+                flow = ngx_stream_sip_proxy_connect(s, &sa, socklen,
+                                                    transport);
                 if (flow == 0) {
                     return NGX_OK;
                 }
@@ -458,14 +449,7 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 
     } else if (uscf == NULL && socklen && transport != NGX_STREAM_SIP_UDP) {
 
-        /* a next hop over TCP: the connection there is, or a new one */
-
-        flow = ngx_stream_sip_flow_connect(
-                               ngx_stream_sip_udp_listening(s->connection),
-                               &sa, socklen, transport,
-                               ngx_stream_get_module_srv_conf(s,
-                                                    ngx_stream_sip_ssl_module),
-                               NULL, s->connection->log);
+        flow = ngx_stream_sip_proxy_connect(s, &sa, socklen, transport);
         if (flow == 0) {
             ngx_str_set(&reason, "Could Not Connect to Next Hop");
             ngx_stream_sip_respond(s, ctx, 502, &reason, NULL);
@@ -586,6 +570,24 @@ ngx_stream_sip_proxy_route(ngx_stream_session_t *s, ngx_sip_msg_t *m)
     ngx_stream_sip_route_t  r;
 
     return ngx_stream_sip_proxy_route_set(s, m, &r);
+}
+
+
+/*
+ * A next hop over TCP or TLS: the connection there is, or a new one, with
+ * the server's sip_ssl settings; its number, or 0.
+ */
+
+static ngx_uint_t
+ngx_stream_sip_proxy_connect(ngx_stream_session_t *s, ngx_sockaddr_t *sa,
+    socklen_t socklen, ngx_uint_t transport)
+{
+    return ngx_stream_sip_flow_connect(
+                               ngx_stream_sip_udp_listening(s->connection),
+                               sa, socklen, transport,
+                               ngx_stream_get_module_srv_conf(s,
+                                                    ngx_stream_sip_ssl_module),
+                               NULL, s->connection->log);
 }
 
 
