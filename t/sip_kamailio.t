@@ -15,6 +15,7 @@ use Time::HiRes qw(sleep);
 use lib 't/lib';
 use NgxSip;
 use NgxSipp;
+use NgxKamailio;
 
 my $sipp = `which sipp 2>/dev/null`;
 chomp $sipp;
@@ -42,8 +43,6 @@ EOF2
 # second port (from the callers of the second half) go to nginx
 
 my $p = $t->prefix;
-mkdir "$p/kam";
-
 $t->write_file('kamailio.cfg', <<"EOF2");
 #!KAMAILIO
 debug=2
@@ -107,17 +106,7 @@ like($check, qr/config file ok/, 'kamailio.cfg is valid')
 
 $t->run();
 
-my $kpid = fork() // die;
-
-if ($kpid == 0) {
-    open STDOUT, '>', "$p/kamailio.log";
-    open STDERR, '>&', \*STDOUT;
-    exec($kamailio, '-DD', '-E', '-f', "$p/kamailio.cfg", '-Y', "$p/kam",
-        '-P', "$p/kam/kamailio.pid", '-m', '64', '-M', '8');
-    exit 127;
-}
-
-sleep 1.5;
+my $kpid = kamailio_start($t, $kamailio);
 
 $t->write_file("$_.xml", sipp_scenarios()->{$_}) for keys %{ sipp_scenarios() };
 
@@ -133,16 +122,7 @@ sipp_call($t, $sipp, 'uas_cancel', 'uac_cancel', 20, $proxy, $uas,
 sipp_call($t, $sipp, 'uas_call', 'uac_call', 100, $front, $uas,
     'SIPp -> Kamailio -> nginx -> Kamailio -> SIPp: calls');
 
-kill 'TERM', $kpid;
-for (1 .. 50) {
-    last if waitpid($kpid, 1) == $kpid;
-    sleep 0.1;
-}
-if (kill 0, $kpid) {
-    my @kids = split ' ', `pgrep -P $kpid`;
-    kill 'KILL', $kpid, @kids;
-    waitpid($kpid, 0);
-}
+kamailio_stop($kpid);
 
 $t->stop();
 is($t->crashes(), '', 'no worker crashed');

@@ -18,6 +18,7 @@ use Time::HiRes qw(sleep);
 use lib 't/lib';
 use NgxSip;
 use NgxSipp;
+use NgxKamailio;
 
 my $sipp = `which sipp 2>/dev/null`;
 chomp $sipp;
@@ -75,8 +76,6 @@ stream {
     }
 }
 EOF2
-
-mkdir "$p/kam";
 
 $t->write_file('tls.cfg', <<"EOF2");
 [server:default]
@@ -161,17 +160,7 @@ like($check, qr/config file ok/, 'kamailio.cfg is valid')
 
 $t->run();
 
-my $kpid = fork() // die;
-
-if ($kpid == 0) {
-    open STDOUT, '>', "$p/kamailio.log";
-    open STDERR, '>&', \*STDOUT;
-    exec($kamailio, '-DD', '-E', '-f', "$p/kamailio.cfg", '-Y', "$p/kam",
-        '-P', "$p/kam/kamailio.pid", '-m', '64', '-M', '8');
-    exit 127;
-}
-
-sleep 1.5;
+my $kpid = kamailio_start($t, $kamailio);
 
 $t->write_file("$_.xml", sipp_scenarios()->{$_}) for keys %{ sipp_scenarios() };
 
@@ -206,16 +195,7 @@ sipp_call($t, $sipp, 'uas_bye', 'uac_bye', 20, $ngx_tcp, $uas,
 like($t->read_log(), qr/: \*\d+ client 127\.0\.0\.1:\d+ connected to 127\.0\.0\.1:$ngx_tls/,
     'Kamailio connected to nginx over TLS');
 
-kill 'TERM', $kpid;
-for (1 .. 50) {
-    last if waitpid($kpid, 1) == $kpid;
-    sleep 0.1;
-}
-if (kill 0, $kpid) {
-    my @kids = split ' ', `pgrep -P $kpid`;
-    kill 'KILL', $kpid, @kids;
-    waitpid($kpid, 0);
-}
+kamailio_stop($kpid);
 
 $t->stop();
 is($t->crashes(), '', 'no worker crashed');

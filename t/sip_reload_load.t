@@ -23,17 +23,6 @@ chomp $sipp;
 
 plan skip_all => 'no sipp' unless $sipp;
 
-sub reap {
-    my ($pid, $secs) = @_;
-    for (1 .. $secs * 10) {
-        return $? >> 8 if waitpid($pid, 1) == $pid;
-        sleep 0.1;
-    }
-    kill 'TERM', $pid;
-    waitpid($pid, 0);
-    return 'killed';
-}
-
 for my $workers (4, 1) {
     my $far = NgxSip->new()->make_cert('old')->make_cert('new');
     my $near = NgxSip->new();
@@ -83,32 +72,14 @@ EOF2
 
     my $calls = 600;
 
-    my $uas = fork() // die;
-
-    if ($uas == 0) {
-        open STDOUT, '>', "$fp/uas.out";
-        open STDERR, '>&', \*STDOUT;
-        exec($sipp, '-sf', "$fp/uas_call.xml", '-i', '127.0.0.1',
-            '-p', $uas_port, '-m', $calls, '-nostdin', '-timeout', '60s',
-            '-timeout_error', '-trace_err', '-error_file', "$fp/uas.err",
-            '-default_behaviors', 'all,-abortunexp');
-        exit 127;
-    }
+    my $uas = sipp_start($far, $sipp, 'uas', '-sf', "$fp/uas_call.xml",
+        '-i', '127.0.0.1', '-p', $uas_port, '-m', $calls);
 
     sleep 0.5;
 
-    my $uac = fork() // die;
-
-    if ($uac == 0) {
-        open STDOUT, '>', "$fp/uac.out";
-        open STDERR, '>&', \*STDOUT;
-        exec($sipp, '-sf', "$fp/uac_call.xml", '-s', 'bob', '-i', '127.0.0.1',
-            '-p', $far->port('uac'), '-m', $calls, '-r', 40, '-l', 100,
-            '-nostdin', '-timeout', '60s', '-timeout_error',
-            '-default_behaviors', 'all,-abortunexp', '-trace_err',
-            '-error_file', "$fp/uac.err", "127.0.0.1:$np");
-        exit 127;
-    }
+    my $uac = sipp_start($far, $sipp, 'uac', '-sf', "$fp/uac_call.xml",
+        '-s', 'bob', '-i', '127.0.0.1', '-p', $far->port('uac'),
+        '-m', $calls, '-r', 40, '-l', 100, "127.0.0.1:$np");
 
     sleep 3;
     copy("$fp/new.crt", "$fp/server.crt");
@@ -120,9 +91,9 @@ EOF2
     kill 'HUP', $far->{pid};
 
 
-    is(reap($uac, 60), 0, "$workers workers: $calls calls through two reloads of the far end"
+    is(sipp_wait($uac, 60), 0, "$workers workers: $calls calls through two reloads of the far end"
         . " and one of the near end") or diag(`tail -30 $fp/uac.err; tail -20 $fp/uac.out`);
-    is(reap($uas, 10), 0, 'the callee saw every call through')
+    is(sipp_wait($uas, 10), 0, 'the callee saw every call through')
         or diag(`tail -30 $fp/uas.err`);
 
     my $s = tcp_connect(port => $tls, ssl => 1);
@@ -163,42 +134,23 @@ EOF2
 
     my $calls = 200;
 
-    my $uas = fork() // die;
-
-    if ($uas == 0) {
-        open STDOUT, '>', "$tp/uas.out";
-        open STDERR, '>&', \*STDOUT;
-        exec($sipp, '-sf', "$tp/uas_cancel.xml", '-i', '127.0.0.1',
-            '-p', $t->port(1), '-m', $calls, '-nostdin', '-timeout', '60s',
-            '-timeout_error', '-trace_err', '-error_file', "$tp/uas.err",
-            '-default_behaviors', 'all,-abortunexp');
-        exit 127;
-    }
+    my $uas = sipp_start($t, $sipp, 'uas', '-sf', "$tp/uas_cancel.xml",
+        '-i', '127.0.0.1', '-p', $t->port(1), '-m', $calls);
 
     sleep 0.5;
 
-    my $uac = fork() // die;
-
-    if ($uac == 0) {
-        open STDOUT, '>', "$tp/uac.out";
-        open STDERR, '>&', \*STDOUT;
-        exec($sipp, '-sf', "$tp/uac_cancel.xml", '-s', 'bob',
-            '-i', '127.0.0.1', '-p', $t->port('uac'), '-m', $calls,
-            '-r', 40, '-l', 100, '-nostdin', '-timeout', '60s',
-            '-timeout_error', '-default_behaviors', 'all,-abortunexp',
-            '-trace_err', '-error_file', "$tp/uac.err",
-            '127.0.0.1:' . $t->port(0));
-        exit 127;
-    }
+    my $uac = sipp_start($t, $sipp, 'uac', '-sf', "$tp/uac_cancel.xml",
+        '-s', 'bob', '-i', '127.0.0.1', '-p', $t->port('uac'),
+        '-m', $calls, '-r', 40, '-l', 100, '127.0.0.1:' . $t->port(0));
 
     for (1 .. 3) {
         sleep 1.8;
         kill 'HUP', $t->{pid};
     }
 
-    is(reap($uac, 60), 0, "$calls calls cancelled across three reloads")
+    is(sipp_wait($uac, 60), 0, "$calls calls cancelled across three reloads")
         or diag(`tail -30 $tp/uac.err; tail -20 $tp/uac.out`);
-    is(reap($uas, 10), 0, 'the callee saw every CANCEL')
+    is(sipp_wait($uas, 10), 0, 'the callee saw every CANCEL')
         or diag(`tail -30 $tp/uas.err`);
 
     $t->stop();

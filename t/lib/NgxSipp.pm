@@ -13,7 +13,7 @@ use Time::HiRes qw(sleep);
 
 use NgxSip;
 
-our @EXPORT = qw(sipp_scenarios sipp_call);
+our @EXPORT = qw(sipp_scenarios sipp_call sipp_start sipp_wait);
 
 my $sdp = <<'EOF';
       v=0
@@ -236,19 +236,8 @@ sub sipp_call {
 
     my $p = $t->prefix;
 
-
-    my $uas_pid = fork() // die;
-
-    if ($uas_pid == 0) {
-        open STDOUT, '>', "$p/$uas.out";
-        open STDERR, '>&', \*STDOUT;
-        exec($sipp, '-sf', "$p/$uas.xml", '-i', '127.0.0.1',
-            '-p', $uas_port, '-m', $calls, '-nostdin',
-            '-timeout', '60s', '-timeout_error', '-trace_err',
-            '-error_file', "$p/$uas.err",
-            '-default_behaviors', 'all,-abortunexp', @uas_opt);
-        exit 127;
-    }
+    my $uas_pid = sipp_start($t, $sipp, $uas, '-sf', "$p/$uas.xml",
+        '-i', '127.0.0.1', '-p', $uas_port, '-m', $calls, @uas_opt);
 
     sleep 0.5;
 
@@ -264,15 +253,43 @@ sub sipp_call {
         or diag(`tail -5 $p/$uac.out; tail -30 $p/$uac.err`);
 
     # the callee ends by itself; a bounded wait, then exactly it goes
-    for (1 .. 50) {
-        last if waitpid($uas_pid, 1) == $uas_pid;
+    sipp_wait($uas_pid, 5);
+}
+
+# a SIPp in the background, started with ARGS and the options every test
+# wants (no stdin, a 60 s limit that fails it, errors traced): its pid;
+# its screen goes to NAME.out and its errors to NAME.err in the prefix
+sub sipp_start {
+    my ($t, $sipp, $name, @args) = @_;
+
+    my $p = $t->prefix;
+    my $pid = fork() // die;
+
+    if ($pid == 0) {
+        open STDOUT, '>', "$p/$name.out";
+        open STDERR, '>&', \*STDOUT;
+        exec($sipp, @args, '-nostdin', '-timeout', '60s', '-timeout_error',
+            '-trace_err', '-error_file', "$p/$name.err",
+            '-default_behaviors', 'all,-abortunexp');
+        exit 127;
+    }
+
+    return $pid;
+}
+
+# its exit code, waited for at most SECS seconds; then it is stopped
+sub sipp_wait {
+    my ($pid, $secs) = @_;
+
+    for (1 .. $secs * 10) {
+        return $? >> 8 if waitpid($pid, 1) == $pid;
         sleep 0.1;
     }
 
-    if (kill 0, $uas_pid) {
-        kill 'TERM', $uas_pid;
-        waitpid($uas_pid, 0);
-    }
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+
+    return 'killed';
 }
 
 1;
