@@ -10,8 +10,9 @@ TORTURE     ?= $(abspath $(TOP)/../shared/sip-torture)
 CC          ?= cc
 CLANG       ?= clang-14
 
-CORE_SRCS   := src/ngx_sip_parse.c src/ngx_sip_parse_uri.c \
-               src/ngx_sip_parse_header.c src/ngx_sip_message.c \
+CORE_SRCS   := src/ngx_sip_chars.c src/ngx_sip_parse.c \
+               src/ngx_sip_parse_uri.c src/ngx_sip_parse_header.c \
+               src/ngx_sip_message.c \
                src/ngx_sip_forward.c src/ngx_sip_auth.c
 CORE_HDRS   := src/ngx_sip.h tests/ngx_sip_standalone.h tests/ngx_sip_test.h
 MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \

@@ -319,11 +319,129 @@ extern ngx_str_t  ngx_sip_header_names[];
 /* option tags of Require/Proxy-Require we implement, ends with a null */
 extern ngx_str_t  ngx_sip_supported_options[];
 
-/* RFC 3261 token octets, a bit each (ngx_sip_parse.c) */
-extern uint32_t   ngx_sip_token[];
+/* octet sets of RFC 3261 25.1, a bit each in ngx_sip_chars[] */
+#define NGX_SIP_C_TOKEN        0x0001  /* token */
+#define NGX_SIP_C_WORD         0x0002  /* word (Call-ID) */
+#define NGX_SIP_C_PVALUE       0x0004  /* gen-value as token or host */
+#define NGX_SIP_C_LWS          0x0008  /* SP HT CR LF */
+#define NGX_SIP_C_UNRESERVED   0x0010  /* alphanum / mark */
+#define NGX_SIP_C_USER         0x0020  /* user-unreserved */
+#define NGX_SIP_C_PASSWORD     0x0040  /* password octets past unreserved */
+#define NGX_SIP_C_PARAM        0x0080  /* param-unreserved */
+#define NGX_SIP_C_HNV          0x0100  /* hnv-unreserved */
+#define NGX_SIP_C_HOST         0x0200  /* alphanum / "-" / "." */
+#define NGX_SIP_C_RURI         0x0400  /* VCHAR but < > " (Request-URI) */
 
-#define ngx_sip_is_token(c)                                                  \
-    (ngx_sip_token[(u_char) (c) >> 5] & (1U << ((u_char) (c) & 0x1f)))
+extern const uint16_t  ngx_sip_chars[];
+
+#define ngx_sip_is(c, set)   (ngx_sip_chars[(u_char) (c)] & (set))
+#define ngx_sip_is_token(c)  ngx_sip_is(c, NGX_SIP_C_TOKEN)
+
+
+/*
+ * The first octet at or after p that is not in the set, or end: four
+ * octets a round, the loop test paid once for them.
+ */
+
+static ngx_inline u_char *
+ngx_sip_span(u_char *p, u_char *end, ngx_uint_t set)
+{
+    while (end - p >= 4) {
+
+        if (!ngx_sip_is(p[0], set)) {
+            return p;
+        }
+
+        if (!ngx_sip_is(p[1], set)) {
+            return p + 1;
+        }
+
+        if (!ngx_sip_is(p[2], set)) {
+            return p + 2;
+        }
+
+        if (!ngx_sip_is(p[3], set)) {
+            return p + 3;
+        }
+
+        p += 4;
+    }
+
+    while (p < end && ngx_sip_is(*p, set)) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/*
+ * Case-insensitive equality of n octets of s with a name made of letters
+ * and '-' only: OR 0x20 folds only 'A'-'Z' onto 'a'-'z' (and CR onto '-',
+ * which is why s must be token octets where the name has a '-').  8
+ * octets at a time: no per-octet tolower, no libc call.
+ */
+
+static ngx_inline ngx_uint_t
+ngx_sip_name_eq(u_char *s, const char *name, size_t n)
+{
+    size_t    i;
+    uint16_t  a2, b2;
+    uint32_t  a4, b4;
+    uint64_t  a8, b8;
+
+    /*
+     * whole words only, the last one overlapping the one before it, so
+     * that nothing outside s[0 .. n-1] is read
+     */
+
+    if (n >= 8) {
+        for (i = 0; i + 8 < n; i += 8) {
+            ngx_memcpy(&a8, s + i, 8);
+            ngx_memcpy(&b8, name + i, 8);
+
+            if ((a8 | 0x2020202020202020ULL) != (b8 | 0x2020202020202020ULL))
+            {
+                return 0;
+            }
+        }
+
+        ngx_memcpy(&a8, s + n - 8, 8);
+        ngx_memcpy(&b8, name + n - 8, 8);
+
+        return (a8 | 0x2020202020202020ULL) == (b8 | 0x2020202020202020ULL);
+    }
+
+    if (n >= 4) {
+        ngx_memcpy(&a4, s, 4);
+        ngx_memcpy(&b4, name, 4);
+
+        if ((a4 | 0x20202020) != (b4 | 0x20202020)) {
+            return 0;
+        }
+
+        ngx_memcpy(&a4, s + n - 4, 4);
+        ngx_memcpy(&b4, name + n - 4, 4);
+
+        return (a4 | 0x20202020) == (b4 | 0x20202020);
+    }
+
+    if (n >= 2) {
+        ngx_memcpy(&a2, s, 2);
+        ngx_memcpy(&b2, name, 2);
+
+        if ((a2 | 0x2020) != (b2 | 0x2020)) {
+            return 0;
+        }
+
+        ngx_memcpy(&a2, s + n - 2, 2);
+        ngx_memcpy(&b2, name + n - 2, 2);
+
+        return (a2 | 0x2020) == (b2 | 0x2020);
+    }
+
+    return n == 0 || (s[0] | 0x20) == ((u_char) name[0] | 0x20);
+}
 
 
 /* ngx_sip_parse.c */
@@ -332,6 +450,7 @@ ngx_int_t ngx_sip_frame(ngx_sip_frame_t *f, u_char *start, u_char *last,
     size_t max_size, ngx_sip_error_t *err);
 ngx_int_t ngx_sip_parse_message(ngx_sip_msg_t *m, u_char *start, u_char *last,
     ngx_uint_t stream, ngx_sip_error_t *err);
+/* once, right after ngx_sip_parse_message() of m */
 ngx_int_t ngx_sip_msg_validate(ngx_sip_msg_t *m, ngx_sip_error_t *err);
 ngx_uint_t ngx_sip_method_id(u_char *p, size_t len);
 ngx_sip_header_t *ngx_sip_find_header(ngx_sip_msg_t *m, u_char *name,

@@ -33,11 +33,13 @@ static ngx_int_t ngx_sip_validate_headers(ngx_sip_msg_t *m,
     ngx_sip_error_t *err);
 static ngx_int_t ngx_sip_validate_request_uri(ngx_sip_msg_t *m,
     ngx_sip_error_t *err);
-static ngx_int_t ngx_sip_validate_vias(ngx_sip_msg_t *m);
+static ngx_uint_t ngx_sip_validate_lines(ngx_sip_msg_t *m);
+static ngx_int_t ngx_sip_validate_via_line(ngx_sip_msg_t *m,
+    ngx_sip_header_t *h);
 static ngx_int_t ngx_sip_validate_addr(ngx_sip_header_t *h,
     ngx_sip_addr_t *addr);
-static ngx_int_t ngx_sip_validate_addr_list(ngx_sip_msg_t *m,
-    ngx_uint_t id);
+static ngx_int_t ngx_sip_validate_addr_line(ngx_sip_msg_t *m,
+    ngx_sip_header_t *h);
 static ngx_int_t ngx_sip_validate_call_id(ngx_str_t *value);
 static ngx_int_t ngx_sip_validate_options(ngx_sip_msg_t *m,
     ngx_sip_error_t *err);
@@ -54,56 +56,17 @@ static ngx_uint_t ngx_sip_option_supported(u_char *p, size_t len);
         }                                                                    \
     } while (0)
 
-#define ngx_sip_is_word(c)                                                   \
-    (ngx_sip_word[(c) >> 5] & (1U << ((c) & 0x1f)))
+#define ngx_sip_is_word(c)  ngx_sip_is(c, NGX_SIP_C_WORD)
+
+/* what ngx_sip_validate_lines() found bad */
+#define NGX_SIP_BAD_VIA            0x01
+#define NGX_SIP_BAD_EXPIRES        0x02
+#define NGX_SIP_BAD_CONTACT        0x04
+#define NGX_SIP_BAD_ROUTE          0x08
+#define NGX_SIP_BAD_RECORD_ROUTE   0x10
 
 #define ngx_sip_is_lws(c)                                                    \
     ((c) == ' ' || (c) == '\t' || (c) == CR || (c) == LF)
-
-
-/*
- * RFC 3261 25.1 token: alphanum / "-" / "." / "!" / "%" / "*" / "_" ...;
- * shared with the header parsers (ngx_sip_is_token() in ngx_sip.h)
- */
-
-uint32_t  ngx_sip_token[] = {
-    0x00000000, /* 0000 0000 0000 0000  0000 0000 0000 0000 */
-
-                /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
-    0x03ff6ca2, /* 0000 0011 1111 1111  0110 1100 1010 0010 */
-
-                /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
-    0x87fffffe, /* 1000 0111 1111 1111  1111 1111 1111 1110 */
-
-                /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
-    0x47ffffff, /* 0100 0111 1111 1111  1111 1111 1111 1111 */
-
-    0x00000000, /* 1000 0000 - 1111 1111 */
-    0x00000000,
-    0x00000000,
-    0x00000000
-};
-
-
-/* RFC 3261 25.1 word: token plus ( ) < > : \ " / [ ] ? { } */
-
-static uint32_t  ngx_sip_word[] = {
-    0x00000000, /* 0000 0000 0000 0000  0000 0000 0000 0000 */
-
-                /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
-    0xd7ffefa6, /* 1101 0111 1111 1111  1110 1111 1010 0110 */
-
-                /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
-    0xbffffffe, /* 1011 1111 1111 1111  1111 1111 1111 1110 */
-
-                /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
-    0x6fffffff, /* 0110 1111 1111 1111  1111 1111 1111 1111 */
-
-    0x00000000, /* 1000 0000 - 1111 1111 */
-    0x00000000,
-    0x00000000,
-    0x00000000
-};
 
 
 ngx_str_t  ngx_sip_method_names[] = {
@@ -264,8 +227,7 @@ ngx_sip_method_id(u_char *p, size_t len)
 static ngx_uint_t
 ngx_sip_header_id(u_char *name, size_t len)
 {
-    u_char      c, *canon;
-    size_t      i;
+    u_char      c;
     ngx_uint_t  id;
 
     c = ngx_tolower(name[0]);
@@ -518,14 +480,9 @@ ngx_sip_header_id(u_char *name, size_t len)
         return NGX_SIP_HDR_OTHER;
     }
 
-    /* inline: a call to a general strncasecmp costs more than the names */
-
-    canon = ngx_sip_header_names[id].data;
-
-    for (i = 0; i < len; i++) {
-        if (ngx_tolower(name[i]) != ngx_tolower(canon[i])) {
-            return NGX_SIP_HDR_OTHER;
-        }
+    if (!ngx_sip_name_eq(name, (char *) ngx_sip_header_names[id].data, len))
+    {
+        return NGX_SIP_HDR_OTHER;
     }
 
     return id;
@@ -1142,7 +1099,10 @@ ngx_sip_parse_start_line(ngx_sip_msg_t *m, u_char **pos, u_char *last,
             s = p;
             state = sw_uri;
 
-            /* fall through */
+            /* up to the first octet that sw_uri has to look at */
+
+            p = ngx_sip_span(p, last, NGX_SIP_C_RURI) - 1;
+            break;
 
         case sw_uri:
             if (ch == ' ') {
@@ -1438,7 +1398,7 @@ error:
 static ngx_int_t
 ngx_sip_parse_header_line(u_char **pos, u_char *last, ngx_sip_header_t *h)
 {
-    u_char   ch, *p, *lf, *eol, *value_start, *value_end;
+    u_char   ch, *p, *lf, *cr, *eol, *value_start, *value_end;
     enum {
         sw_start = 0,
         sw_name,
@@ -1481,6 +1441,10 @@ ngx_sip_parse_header_line(u_char **pos, u_char *last, ngx_sip_header_t *h)
                 }
 
                 h->name.data = p;
+
+                /* the name at once: sw_name gets the octet after it */
+
+                p = ngx_sip_span(p + 1, last, NGX_SIP_C_TOKEN) - 1;
                 state = sw_name;
                 break;
             }
@@ -1560,9 +1524,13 @@ ngx_sip_parse_header_line(u_char **pos, u_char *last, ngx_sip_header_t *h)
 
             eol = (lf > p && lf[-1] == CR) ? lf - 1 : lf;
 
-            if (ngx_sip_memchr(p, CR, eol - p) != NULL) {
-                p = ngx_sip_memchr(p, CR, eol - p);
-                goto invalid;
+            if (eol > p) {
+                cr = ngx_sip_memchr(p, CR, eol - p);
+
+                if (cr != NULL) {
+                    p = cr;
+                    goto invalid;
+                }
             }
 
             while (eol > p && (eol[-1] == ' ' || eol[-1] == '\t')) {
@@ -1763,11 +1731,11 @@ ngx_sip_msg_validate(ngx_sip_msg_t *m, ngx_sip_error_t *err)
 {
     ngx_int_t  rc;
 
-    ngx_memzero(&m->ruri, sizeof(ngx_sip_uri_t));
-    ngx_memzero(&m->via, sizeof(ngx_sip_via_t));
-    ngx_memzero(&m->from, sizeof(ngx_sip_addr_t));
-    ngx_memzero(&m->to, sizeof(ngx_sip_addr_t));
-    ngx_memzero(&m->cseq, sizeof(ngx_sip_cseq_t));
+    /*
+     * ruri, via, from, to and cseq are still zero from
+     * ngx_sip_parse_message(): 1.2 kB not written twice per message
+     */
+
     ngx_str_null(&m->call_id);
     m->max_forwards = -1;
 
@@ -1821,9 +1789,9 @@ ngx_sip_msg_validate(ngx_sip_msg_t *m, ngx_sip_error_t *err)
 static ngx_int_t
 ngx_sip_validate_headers(ngx_sip_msg_t *m, ngx_sip_error_t *err)
 {
-    ngx_str_t          value;
-    ngx_uint_t         i;
     uint32_t           n;
+    ngx_str_t          value;
+    ngx_uint_t         bad;
     ngx_sip_header_t  *h;
 
     /* RFC 3261 8.1.1: mandatory in every request, and in responses */
@@ -1833,7 +1801,9 @@ ngx_sip_validate_headers(ngx_sip_msg_t *m, ngx_sip_error_t *err)
         return NGX_ERROR;
     }
 
-    if (ngx_sip_validate_vias(m) != NGX_OK) {
+    bad = ngx_sip_validate_lines(m);
+
+    if (bad & NGX_SIP_BAD_VIA) {
         ngx_sip_set_error(err, 400, "Bad Via");
         return NGX_ERROR;
     }
@@ -1933,28 +1903,22 @@ ngx_sip_validate_headers(ngx_sip_msg_t *m, ngx_sip_error_t *err)
         m->max_forwards = n;
     }
 
-    for (i = 0; i < m->nheaders; i++) {
-        h = &m->headers[i];
-
-        if (h->id == NGX_SIP_HDR_EXPIRES
-            && ngx_sip_parse_uint32(&h->value, &n) != NGX_OK)
-        {
-            ngx_sip_set_error(err, 400, "Bad Expires");
-            return NGX_ERROR;
-        }
+    if (bad & NGX_SIP_BAD_EXPIRES) {
+        ngx_sip_set_error(err, 400, "Bad Expires");
+        return NGX_ERROR;
     }
 
-    if (ngx_sip_validate_addr_list(m, NGX_SIP_HDR_CONTACT) != NGX_OK) {
+    if (bad & NGX_SIP_BAD_CONTACT) {
         ngx_sip_set_error(err, 400, "Bad Contact");
         return NGX_ERROR;
     }
 
-    if (ngx_sip_validate_addr_list(m, NGX_SIP_HDR_ROUTE) != NGX_OK) {
+    if (bad & NGX_SIP_BAD_ROUTE) {
         ngx_sip_set_error(err, 400, "Bad Route");
         return NGX_ERROR;
     }
 
-    if (ngx_sip_validate_addr_list(m, NGX_SIP_HDR_RECORD_ROUTE) != NGX_OK) {
+    if (bad & NGX_SIP_BAD_RECORD_ROUTE) {
         ngx_sip_set_error(err, 400, "Bad Record-Route");
         return NGX_ERROR;
     }
@@ -2022,13 +1986,10 @@ ngx_sip_validate_request_uri(ngx_sip_msg_t *m, ngx_sip_error_t *err)
 
     if (p == end || p + 1 == end
         || (p - m->request_uri.data == 3
-            && (ngx_strncasecmp(m->request_uri.data, (u_char *) "sip", 3)
-                    == 0
-                || ngx_strncasecmp(m->request_uri.data, (u_char *) "tel", 3)
-                    == 0))
+            && (ngx_sip_name_eq(m->request_uri.data, "sip", 3)
+                || ngx_sip_name_eq(m->request_uri.data, "tel", 3)))
         || (p - m->request_uri.data == 4
-            && ngx_strncasecmp(m->request_uri.data, (u_char *) "sips", 4)
-               == 0))
+            && ngx_sip_name_eq(m->request_uri.data, "sips", 4)))
     {
         ngx_sip_set_error(err, 400, "Bad Request-URI");
         return NGX_ERROR;
@@ -2051,47 +2012,90 @@ ngx_sip_validate_request_uri(ngx_sip_msg_t *m, ngx_sip_error_t *err)
 }
 
 
-/* every via-parm of every Via line; the first one is the top Via */
+/*
+ * The header lines that are lists or numbers, in one pass over the lines:
+ * a bit per kind that has a bad line, for ngx_sip_validate_headers() to
+ * report in its own order.  After the first bad line of a kind the others
+ * of that kind are not looked at.
+ */
 
-static ngx_int_t
-ngx_sip_validate_vias(ngx_sip_msg_t *m)
+static ngx_uint_t
+ngx_sip_validate_lines(ngx_sip_msg_t *m)
 {
-    u_char            *p, *end;
-    ngx_int_t          rc;
-    ngx_uint_t         i, top;
-    ngx_sip_via_t      via;
+    uint32_t           n;
+    ngx_uint_t         i, bad, bit;
     ngx_sip_header_t  *h;
 
-    top = 1;
+    bad = 0;
 
     for (i = 0; i < m->nheaders; i++) {
         h = &m->headers[i];
 
-        if (h->id != NGX_SIP_HDR_VIA) {
-            continue;
+        switch (h->id) {
+
+        case NGX_SIP_HDR_VIA:
+            if (!(bad & NGX_SIP_BAD_VIA)
+                && ngx_sip_validate_via_line(m, h) != NGX_OK)
+            {
+                bad |= NGX_SIP_BAD_VIA;
+            }
+
+            break;
+
+        case NGX_SIP_HDR_EXPIRES:
+            if (ngx_sip_parse_uint32(&h->value, &n) != NGX_OK) {
+                bad |= NGX_SIP_BAD_EXPIRES;
+            }
+
+            break;
+
+        case NGX_SIP_HDR_CONTACT:
+        case NGX_SIP_HDR_ROUTE:
+        case NGX_SIP_HDR_RECORD_ROUTE:
+            bit = (h->id == NGX_SIP_HDR_CONTACT) ? NGX_SIP_BAD_CONTACT
+                  : (h->id == NGX_SIP_HDR_ROUTE) ? NGX_SIP_BAD_ROUTE
+                  : NGX_SIP_BAD_RECORD_ROUTE;
+
+            if (!(bad & bit) && ngx_sip_validate_addr_line(m, h) != NGX_OK) {
+                bad |= bit;
+            }
+
+            break;
+        }
+    }
+
+    return bad;
+}
+
+
+/* every via-parm of a Via line; the first one of the first is the top Via */
+
+static ngx_int_t
+ngx_sip_validate_via_line(ngx_sip_msg_t *m, ngx_sip_header_t *h)
+{
+    u_char         *p, *end;
+    ngx_int_t       rc;
+    ngx_sip_via_t   via;
+
+    p = h->value.data;
+    end = p + h->value.len;
+
+    do {
+        if (ngx_sip_parse_via(&p, end, &via) != NGX_OK) {
+            return NGX_ERROR;
         }
 
-        p = h->value.data;
-        end = p + h->value.len;
+        if (m->via.text.data == NULL) {
+            m->via = via;
+        }
 
-        do {
-            if (ngx_sip_parse_via(&p, end, &via) != NGX_OK) {
-                return NGX_ERROR;
-            }
+        rc = ngx_sip_next_element(&p, end);
 
-            if (top) {
-                m->via = via;
-                top = 0;
-            }
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
 
-            rc = ngx_sip_next_element(&p, end);
-
-            if (rc == NGX_ERROR) {
-                return NGX_ERROR;
-            }
-
-        } while (rc == NGX_OK);
-    }
+    } while (rc == NGX_OK);
 
     return NGX_OK;
 }
@@ -2126,59 +2130,45 @@ ngx_sip_validate_addr(ngx_sip_header_t *h, ngx_sip_addr_t *addr)
 }
 
 
-/* Contact, Route, Record-Route: comma lists, on one line or several */
+/* a line of Contact, Route or Record-Route: a comma list */
 
 static ngx_int_t
-ngx_sip_validate_addr_list(ngx_sip_msg_t *m, ngx_uint_t id)
+ngx_sip_validate_addr_line(ngx_sip_msg_t *m, ngx_sip_header_t *h)
 {
-    u_char            *p, *end;
-    ngx_int_t          rc;
-    ngx_uint_t         i;
-    ngx_sip_addr_t     addr;
-    ngx_sip_header_t  *h;
+    u_char          *p, *end;
+    ngx_int_t        rc;
+    ngx_sip_addr_t   addr;
 
-    if (m->hdr[id] == NULL) {
-        return NGX_OK;
-    }
+    p = h->value.data;
+    end = p + h->value.len;
 
-    for (i = 0; i < m->nheaders; i++) {
-        h = &m->headers[i];
-
-        if (h->id != id) {
-            continue;
+    do {
+        if (ngx_sip_parse_addr(&p, end, &addr, 1) != NGX_OK) {
+            return NGX_ERROR;
         }
 
-        p = h->value.data;
-        end = p + h->value.len;
+        /* "Contact: *" stands alone; Route entries are always in <> */
 
-        do {
-            if (ngx_sip_parse_addr(&p, end, &addr, 1) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            /* "Contact: *" stands alone; Route entries are always in <> */
-
-            if (addr.star) {
-                if (id != NGX_SIP_HDR_CONTACT || m->count[id] != 1
-                    || ngx_sip_skip_lws(p, end) != end)
-                {
-                    return NGX_ERROR;
-                }
-
-            } else if (!addr.angle
-                       && (id != NGX_SIP_HDR_CONTACT || addr.uri.headers.len))
+        if (addr.star) {
+            if (h->id != NGX_SIP_HDR_CONTACT || m->count[h->id] != 1
+                || ngx_sip_skip_lws(p, end) != end)
             {
                 return NGX_ERROR;
             }
 
-            rc = ngx_sip_next_element(&p, end);
+        } else if (!addr.angle
+                   && (h->id != NGX_SIP_HDR_CONTACT || addr.uri.headers.len))
+        {
+            return NGX_ERROR;
+        }
 
-            if (rc == NGX_ERROR) {
-                return NGX_ERROR;
-            }
+        rc = ngx_sip_next_element(&p, end);
 
-        } while (rc == NGX_OK);
-    }
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+    } while (rc == NGX_OK);
 
     return NGX_OK;
 }

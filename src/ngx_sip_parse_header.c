@@ -19,7 +19,7 @@
  */
 
 
-static u_char *ngx_sip_lws(u_char *p, u_char *end);
+static ngx_inline u_char *ngx_sip_lws(u_char *p, u_char *end);
 static ngx_int_t ngx_sip_parse_gen_params(u_char **pos, u_char *end,
     ngx_str_t *params, ngx_sip_via_t *via, ngx_sip_addr_t *addr);
 static ngx_int_t ngx_sip_parse_quoted(u_char **pos, u_char *end);
@@ -27,10 +27,14 @@ static ngx_int_t ngx_sip_parse_qvalue(ngx_str_t *v, ngx_uint_t *q);
 static ngx_int_t ngx_sip_parse_digits(ngx_str_t *v, uint32_t *n);
 
 
-static u_char *
+static ngx_inline u_char *
 ngx_sip_lws(u_char *p, u_char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
+    /* most often there is none: one test for everything above SP */
+
+    while (p < end && *p <= ' '
+           && (*p == ' ' || *p == '\t' || *p == CR || *p == LF))
+    {
         p++;
     }
 
@@ -77,9 +81,7 @@ ngx_sip_parse_via(u_char **pos, u_char *end, ngx_sip_via_t *via)
 
         s = p;
 
-        while (p < end && ngx_sip_is_token(*p)) {
-            p++;
-        }
+        p = ngx_sip_span(p, end, NGX_SIP_C_TOKEN);
 
         if (p == s) {
             return NGX_ERROR;
@@ -118,12 +120,7 @@ ngx_sip_parse_via(u_char **pos, u_char *end, ngx_sip_via_t *via)
         via->host_type = NGX_SIP_HOST_IPV6;
 
     } else {
-        while (p < end
-               && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-                   || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
-        {
-            p++;
-        }
+        p = ngx_sip_span(p, end, NGX_SIP_C_HOST);
 
         if (p == s) {
             return NGX_ERROR;
@@ -220,9 +217,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
 
         name.data = p;
 
-        while (p < end && ngx_sip_is_token(*p)) {
-            p++;
-        }
+        p = ngx_sip_span(p, end, NGX_SIP_C_TOKEN);
 
         name.len = p - name.data;
 
@@ -249,12 +244,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
 
                 /* token, or a host: IPv6 with or without brackets */
 
-                while (p < end
-                       && (ngx_sip_is_token(*p) || *p == ':' || *p == '['
-                           || *p == ']'))
-                {
-                    p++;
-                }
+                p = ngx_sip_span(p, end, NGX_SIP_C_PVALUE);
             }
 
             value.len = p - value.data;
@@ -271,7 +261,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
 
         if (via) {
             if (name.len == 6
-                && ngx_strncasecmp(name.data, (u_char *) "branch", 6) == 0)
+                && ngx_sip_name_eq(name.data, "branch", 6))
             {
                 if (value.len == 0) {
                     return NGX_ERROR;
@@ -280,8 +270,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
                 via->branch = value;
 
             } else if (name.len == 8
-                       && ngx_strncasecmp(name.data, (u_char *) "received",
-                                          8) == 0)
+                       && ngx_sip_name_eq(name.data, "received", 8))
             {
                 if (value.len == 0) {
                     return NGX_ERROR;
@@ -290,8 +279,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
                 via->received = value;
 
             } else if (name.len == 5
-                       && ngx_strncasecmp(name.data, (u_char *) "rport", 5)
-                          == 0)
+                       && ngx_sip_name_eq(name.data, "rport", 5))
             {
                 via->has_rport = 1;
                 via->rport_text = value;
@@ -307,14 +295,12 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
                 }
 
             } else if (name.len == 5
-                       && ngx_strncasecmp(name.data, (u_char *) "maddr", 5)
-                          == 0)
+                       && ngx_sip_name_eq(name.data, "maddr", 5))
             {
                 via->maddr = value;
 
             } else if (name.len == 3
-                       && ngx_strncasecmp(name.data, (u_char *) "ttl", 3)
-                          == 0)
+                       && ngx_sip_name_eq(name.data, "ttl", 3))
             {
                 if (ngx_sip_parse_digits(&value, &n) != NGX_OK || n > 255) {
                     return NGX_ERROR;
@@ -325,7 +311,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
 
         } else if (addr) {
             if (name.len == 3
-                && ngx_strncasecmp(name.data, (u_char *) "tag", 3) == 0)
+                && ngx_sip_name_eq(name.data, "tag", 3))
             {
                 if (value.len == 0) {
                     return NGX_ERROR;
@@ -334,8 +320,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
                 addr->tag = value;
 
             } else if (name.len == 7
-                       && ngx_strncasecmp(name.data, (u_char *) "expires", 7)
-                          == 0)
+                       && ngx_sip_name_eq(name.data, "expires", 7))
             {
                 if (ngx_sip_parse_digits(&value, &n) != NGX_OK) {
                     return NGX_ERROR;
@@ -572,11 +557,9 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
 
         s = ++p;
 
-        while (p < end && *p != '>') {
-            p++;
-        }
+        p = ngx_sip_memchr(p, '>', end - p);
 
-        if (p == end) {
+        if (p == NULL) {
             return NGX_ERROR;
         }
 

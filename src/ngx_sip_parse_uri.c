@@ -26,80 +26,10 @@ static ngx_int_t ngx_sip_check_escape(u_char *p, u_char *end);
 static ngx_int_t ngx_sip_hex(u_char c);
 
 
-/* unreserved = alphanum / mark */
-#define NGX_SIP_C_UNRESERVED   0x01
-/* user-unreserved: & = + $ , ; ? / */
-#define NGX_SIP_C_USER         0x02
-/* password: & = + $ , */
-#define NGX_SIP_C_PASSWORD     0x04
-/* param-unreserved: [ ] / : & + $ */
-#define NGX_SIP_C_PARAM        0x08
-/* hnv-unreserved: [ ] / ? : + $ */
-#define NGX_SIP_C_HNV          0x10
-/* hostname characters */
-#define NGX_SIP_C_HOST         0x20
-
-
-static u_char  ngx_sip_uri_chars[256];
-static ngx_uint_t  ngx_sip_uri_chars_ready;
-
-
-static void
-ngx_sip_uri_chars_init(void)
-{
-    u_char      c;
-    ngx_uint_t  i;
-
-    static const char  *mark = "-_.!~*'()";
-
-    for (i = 0; i < 256; i++) {
-        c = (u_char) i;
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9'))
-        {
-            ngx_sip_uri_chars[i] |= NGX_SIP_C_UNRESERVED|NGX_SIP_C_HOST;
-        }
-    }
-
-    for (i = 0; mark[i]; i++) {
-        ngx_sip_uri_chars[(u_char) mark[i]] |= NGX_SIP_C_UNRESERVED;
-    }
-
-    for (i = 0; "&=+$,;?/"[i]; i++) {
-        ngx_sip_uri_chars[(u_char) "&=+$,;?/"[i]] |= NGX_SIP_C_USER;
-    }
-
-    for (i = 0; "&=+$,"[i]; i++) {
-        ngx_sip_uri_chars[(u_char) "&=+$,"[i]] |= NGX_SIP_C_PASSWORD;
-    }
-
-    for (i = 0; "[]/:&+$"[i]; i++) {
-        ngx_sip_uri_chars[(u_char) "[]/:&+$"[i]] |= NGX_SIP_C_PARAM;
-    }
-
-    for (i = 0; "[]/?:+$"[i]; i++) {
-        ngx_sip_uri_chars[(u_char) "[]/?:+$"[i]] |= NGX_SIP_C_HNV;
-    }
-
-    ngx_sip_uri_chars['-'] |= NGX_SIP_C_HOST;
-    ngx_sip_uri_chars['.'] |= NGX_SIP_C_HOST;
-
-    ngx_sip_uri_chars_ready = 1;
-}
-
-
-#define ngx_sip_uri_is(c, set)  (ngx_sip_uri_chars[(u_char) (c)] & (set))
-
-
 ngx_int_t
 ngx_sip_parse_uri(u_char *p, u_char *end, ngx_sip_uri_t *uri)
 {
     u_char  *s, *at, *q;
-
-    if (!ngx_sip_uri_chars_ready) {
-        ngx_sip_uri_chars_init();
-    }
 
     ngx_memzero(uri, sizeof(ngx_sip_uri_t));
 
@@ -115,7 +45,7 @@ ngx_sip_parse_uri(u_char *p, u_char *end, ngx_sip_uri_t *uri)
     }
 
     while (p < end && *p != ':') {
-        if (!(ngx_sip_uri_is(*p, NGX_SIP_C_HOST) || *p == '+')) {
+        if (!(ngx_sip_is(*p, NGX_SIP_C_HOST) || *p == '+')) {
             return NGX_ERROR;
         }
 
@@ -131,12 +61,12 @@ ngx_sip_parse_uri(u_char *p, u_char *end, ngx_sip_uri_t *uri)
 
     p++;
 
-    if (uri->scheme.len == 3 && ngx_strncasecmp(s, (u_char *) "sip", 3) == 0)
+    if (uri->scheme.len == 3 && ngx_sip_name_eq(s, "sip", 3))
     {
         uri->scheme_id = NGX_SIP_SCHEME_SIP;
 
     } else if (uri->scheme.len == 4
-               && ngx_strncasecmp(s, (u_char *) "sips", 4) == 0)
+               && ngx_sip_name_eq(s, "sips", 4))
     {
         uri->scheme_id = NGX_SIP_SCHEME_SIPS;
 
@@ -145,7 +75,7 @@ ngx_sip_parse_uri(u_char *p, u_char *end, ngx_sip_uri_t *uri)
         /* tel: and everything else: opaque, but never with white space */
 
         uri->scheme_id = (uri->scheme.len == 3
-                          && ngx_strncasecmp(s, (u_char *) "tel", 3) == 0)
+                          && ngx_sip_name_eq(s, "tel", 3))
                          ? NGX_SIP_SCHEME_TEL : NGX_SIP_SCHEME_OTHER;
 
         if (p == end) {
@@ -171,12 +101,10 @@ ngx_sip_parse_uri(u_char *p, u_char *end, ngx_sip_uri_t *uri)
      * parameters nor headers allow it unescaped), so the last one ends it.
      */
 
-    at = NULL;
+    at = ngx_sip_memchr(p, '@', end - p);
 
-    for (q = p; q < end; q++) {
-        if (*q == '@') {
-            at = q;
-        }
+    while (at && (q = ngx_sip_memchr(at + 1, '@', end - at - 1)) != NULL) {
+        at = q;
     }
 
     if (at) {
@@ -219,22 +147,18 @@ ngx_sip_parse_userinfo(u_char *p, u_char *end, ngx_sip_uri_t *uri)
 
     s = p;
 
-    while (p < end && *p != ':') {
+    for ( ;; ) {
+        p = ngx_sip_span(p, end, NGX_SIP_C_UNRESERVED|NGX_SIP_C_USER);
 
-        if (*p == '%') {
-            if (ngx_sip_check_escape(p, end) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            p += 3;
-            continue;
+        if (p == end || *p == ':') {
+            break;
         }
 
-        if (!ngx_sip_uri_is(*p, NGX_SIP_C_UNRESERVED|NGX_SIP_C_USER)) {
+        if (*p != '%' || ngx_sip_check_escape(p, end) != NGX_OK) {
             return NGX_ERROR;
         }
 
-        p++;
+        p += 3;
     }
 
     uri->user.data = s;
@@ -250,22 +174,18 @@ ngx_sip_parse_userinfo(u_char *p, u_char *end, ngx_sip_uri_t *uri)
 
     s = ++p;
 
-    while (p < end) {
+    for ( ;; ) {
+        p = ngx_sip_span(p, end, NGX_SIP_C_UNRESERVED|NGX_SIP_C_PASSWORD);
 
-        if (*p == '%') {
-            if (ngx_sip_check_escape(p, end) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            p += 3;
-            continue;
+        if (p == end) {
+            break;
         }
 
-        if (!ngx_sip_uri_is(*p, NGX_SIP_C_UNRESERVED|NGX_SIP_C_PASSWORD)) {
+        if (*p != '%' || ngx_sip_check_escape(p, end) != NGX_OK) {
             return NGX_ERROR;
         }
 
-        p++;
+        p += 3;
     }
 
     uri->password.data = s;
@@ -278,7 +198,7 @@ ngx_sip_parse_userinfo(u_char *p, u_char *end, ngx_sip_uri_t *uri)
 static ngx_int_t
 ngx_sip_parse_host(u_char **pos, u_char *end, ngx_sip_uri_t *uri)
 {
-    u_char      *p, *s;
+    u_char      *p, *q, *s;
     ngx_uint_t   n, digits_only;
 
     p = *pos;
@@ -303,18 +223,21 @@ ngx_sip_parse_host(u_char **pos, u_char *end, ngx_sip_uri_t *uri)
         uri->host_type = NGX_SIP_HOST_IPV6;
 
     } else {
-        digits_only = 1;
-
-        while (p < end && ngx_sip_uri_is(*p, NGX_SIP_C_HOST)) {
-            if (!((*p >= '0' && *p <= '9') || *p == '.')) {
-                digits_only = 0;
-            }
-
-            p++;
-        }
+        p = ngx_sip_span(p, end, NGX_SIP_C_HOST);
 
         if (p == s || *s == '-' || *s == '.' || p[-1] == '-') {
             return NGX_ERROR;
+        }
+
+        /* an IPv4 address, or a name: a name has a label with a letter */
+
+        digits_only = 1;
+
+        for (q = s; q < p; q++) {
+            if (!((*q >= '0' && *q <= '9') || *q == '.')) {
+                digits_only = 0;
+                break;
+            }
         }
 
         if (digits_only) {
@@ -376,9 +299,15 @@ ngx_sip_parse_uri_params(u_char **pos, u_char *end, ngx_sip_uri_t *uri)
     while (p < end && *p == ';') {
         name = ++p;
 
+        ngx_str_null(&n);
         ngx_str_null(&v);
 
-        while (p < end && *p != ';' && *p != '?') {
+        for ( ;; ) {
+            p = ngx_sip_span(p, end, NGX_SIP_C_UNRESERVED|NGX_SIP_C_PARAM);
+
+            if (p == end || *p == ';' || *p == '?') {
+                break;
+            }
 
             if (*p == '=' && v.data == NULL) {
                 n.data = name;
@@ -387,20 +316,11 @@ ngx_sip_parse_uri_params(u_char **pos, u_char *end, ngx_sip_uri_t *uri)
                 continue;
             }
 
-            if (*p == '%') {
-                if (ngx_sip_check_escape(p, end) != NGX_OK) {
-                    return NGX_ERROR;
-                }
-
-                p += 3;
-                continue;
-            }
-
-            if (!ngx_sip_uri_is(*p, NGX_SIP_C_UNRESERVED|NGX_SIP_C_PARAM)) {
+            if (*p != '%' || ngx_sip_check_escape(p, end) != NGX_OK) {
                 return NGX_ERROR;
             }
 
-            p++;
+            p += 3;
         }
 
         if (v.data) {
@@ -420,22 +340,22 @@ ngx_sip_parse_uri_params(u_char **pos, u_char *end, ngx_sip_uri_t *uri)
         }
 
         if (n.len == 9
-            && ngx_strncasecmp(n.data, (u_char *) "transport", 9) == 0)
+            && ngx_sip_name_eq(n.data, "transport", 9))
         {
             uri->transport = v;
 
         } else if (n.len == 5
-                   && ngx_strncasecmp(n.data, (u_char *) "maddr", 5) == 0)
+                   && ngx_sip_name_eq(n.data, "maddr", 5))
         {
             uri->maddr = v;
 
         } else if (n.len == 4
-                   && ngx_strncasecmp(n.data, (u_char *) "user", 4) == 0)
+                   && ngx_sip_name_eq(n.data, "user", 4))
         {
             uri->user_param = v;
 
         } else if (n.len == 2
-                   && ngx_strncasecmp(n.data, (u_char *) "lr", 2) == 0)
+                   && ngx_sip_name_eq(n.data, "lr", 2))
         {
             uri->lr = 1;
         }
@@ -482,7 +402,7 @@ ngx_sip_parse_uri_headers(u_char *p, u_char *end)
                 continue;
             }
 
-            if (!ngx_sip_uri_is(*p, NGX_SIP_C_UNRESERVED|NGX_SIP_C_HNV)) {
+            if (!ngx_sip_is(*p, NGX_SIP_C_UNRESERVED|NGX_SIP_C_HNV)) {
                 return NGX_ERROR;
             }
 
@@ -509,30 +429,33 @@ ngx_sip_is_ipv4(u_char *p, u_char *end)
 {
     ngx_uint_t  octets, n, digits;
 
-    for (octets = 0; octets < 4; octets++) {
+    /* 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each up to 255 */
 
-        if (octets) {
-            if (p == end || *p != '.') {
-                return NGX_ERROR;
-            }
-
-            p++;
-        }
+    for (octets = 0; /* void */; octets++) {
 
         n = 0;
-        digits = 0;
 
-        while (p < end && *p >= '0' && *p <= '9' && digits < 3) {
+        for (digits = 0; digits < 3 && p < end; digits++) {
+
+            if ((ngx_uint_t) (*p - '0') > 9) {
+                break;
+            }
+
             n = n * 10 + (*p++ - '0');
-            digits++;
         }
 
         if (digits == 0 || n > 255) {
             return NGX_ERROR;
         }
-    }
 
-    return p == end ? NGX_OK : NGX_ERROR;
+        if (octets == 3) {
+            return p == end ? NGX_OK : NGX_ERROR;
+        }
+
+        if (p == end || *p++ != '.') {
+            return NGX_ERROR;
+        }
+    }
 }
 
 

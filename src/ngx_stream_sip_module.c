@@ -600,7 +600,8 @@ ngx_stream_sip_frame_error(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
                   "SIP framing error: %ui %V, closing",
                   err->status, &err->reason);
 
-    ngx_memzero(m, sizeof(ngx_sip_msg_t));
+    /* ngx_sip_parse_message() zeroes the rest of m */
+
     m->headers = ngx_stream_sip_headers;
     m->max_headers = NGX_SIP_MAX_HEADERS;
 
@@ -634,7 +635,8 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     m = &ctx->msg;
     sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
 
-    ngx_memzero(m, sizeof(ngx_sip_msg_t));
+    /* ngx_sip_parse_message() zeroes the rest of m */
+
     m->headers = ngx_stream_sip_headers;
     m->max_headers = NGX_SIP_MAX_HEADERS;
 

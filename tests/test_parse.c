@@ -1089,9 +1089,120 @@ test_validate(void)
 }
 
 
+/*
+ * ngx_sip_chars[] against the sets as RFC 3261 25.1 writes them, every
+ * octet; and ngx_sip_span() and ngx_sip_name_eq() at every length and
+ * alignment that their word steps have.
+ */
+
+static void
+test_chars(void)
+{
+    u_char       c, buf[64];
+    size_t       n, i;
+    ngx_uint_t   want, got, k;
+
+    static const struct {
+        ngx_uint_t   set;
+        const char  *extra;
+    } sets[] = {
+        { NGX_SIP_C_TOKEN, "-.!%*_+`'~" },
+        { NGX_SIP_C_WORD, "-.!%*_+`'~()<>:\\\"/[]?{}" },
+        { NGX_SIP_C_PVALUE, "-.!%*_+`'~:[]" },
+        { NGX_SIP_C_LWS, NULL },
+        { NGX_SIP_C_UNRESERVED, "-_.!~*'()" },
+        { NGX_SIP_C_USER, NULL },
+        { NGX_SIP_C_PASSWORD, NULL },
+        { NGX_SIP_C_PARAM, NULL },
+        { NGX_SIP_C_HNV, NULL },
+        { NGX_SIP_C_HOST, "-." },
+        { NGX_SIP_C_RURI, "!#$%&'()*+,-./:;=?@[\\]^_`{|}~" }
+    };
+
+    static const struct {
+        ngx_uint_t   set;
+        const char  *all;
+    } exact[] = {
+        { NGX_SIP_C_LWS, " \t\r\n" },
+        { NGX_SIP_C_USER, "&=+$,;?/" },
+        { NGX_SIP_C_PASSWORD, "&=+$," },
+        { NGX_SIP_C_PARAM, "[]/:&+$" },
+        { NGX_SIP_C_HNV, "[]/?:+$" }
+    };
+
+    for (n = 0; n < 256; n++) {
+        c = (u_char) n;
+
+        for (k = 0; k < sizeof(sets) / sizeof(sets[0]); k++) {
+            if (sets[k].extra) {
+                want = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                        || (c >= '0' && c <= '9')
+                        || (c && strchr(sets[k].extra, c) != NULL));
+
+            } else {
+                for (i = 0; exact[i].set != sets[k].set; i++) {
+                    /* void */
+                }
+
+                want = (c && strchr(exact[i].all, c) != NULL);
+            }
+
+            got = ngx_sip_is(c, sets[k].set) ? 1 : 0;
+
+            NGX_SIP_CHECK(got == want, "octet 0x%02x, set 0x%03lx: %lu",
+                          (unsigned) c, (unsigned long) sets[k].set,
+                          (unsigned long) got);
+        }
+    }
+
+    /* a token of every length, then a stop octet */
+
+    for (n = 0; n < 36; n++) {
+        memset(buf, 'a', n);
+        buf[n] = ':';
+
+        NGX_SIP_CHECK(ngx_sip_span(buf, buf + n + 1, NGX_SIP_C_TOKEN)
+                      == buf + n, "span of %lu token octets",
+                      (unsigned long) n);
+        NGX_SIP_CHECK(ngx_sip_span(buf, buf + n, NGX_SIP_C_TOKEN) == buf + n,
+                      "span to the end, %lu octets", (unsigned long) n);
+    }
+
+    /* names of every length, a difference in each position */
+
+    for (n = 1; n < 24; n++) {
+        for (i = 0; i < n; i++) {
+            buf[i] = (u_char) ('A' + i);
+            buf[32 + i] = (u_char) ('a' + i);
+        }
+
+        NGX_SIP_CHECK(ngx_sip_name_eq(buf, (char *) buf + 32, n),
+                      "name of %lu octets", (unsigned long) n);
+
+        for (i = 0; i < n; i++) {
+            buf[i] ^= 0x01;
+
+            NGX_SIP_CHECK(!ngx_sip_name_eq(buf, (char *) buf + 32, n),
+                          "%lu octets, differing at %lu", (unsigned long) n,
+                          (unsigned long) i);
+
+            buf[i] ^= 0x01;
+        }
+    }
+
+    NGX_SIP_CHECK(ngx_sip_name_eq((u_char *) "cALL-id", "Call-ID", 7),
+                  "Call-ID in any case");
+    NGX_SIP_CHECK(!ngx_sip_name_eq((u_char *) "Call_ID", "Call-ID", 7),
+                  "'_' is no '-'");
+    NGX_SIP_CHECK(!ngx_sip_name_eq((u_char *) "branci", "branch", 6),
+                  "branci");
+}
+
+
 int
 main(void)
 {
+    test_chars();
     test_request_line();
     test_bad_request_line();
     test_status_line();

@@ -20,7 +20,7 @@ cd "$TOP"
 CC=${CC:-cc}
 OUT=objs/bench
 BIN=$OUT/parser_bench
-CORE_SRCS=(src/ngx_sip_parse.c src/ngx_sip_parse_uri.c
+CORE_SRCS=(src/ngx_sip_chars.c src/ngx_sip_parse.c src/ngx_sip_parse_uri.c
            src/ngx_sip_parse_header.c src/ngx_sip_message.c
            src/ngx_sip_forward.c)
 CFLAGS=(-O2 -g -Wall -Wextra -Wno-unused-parameter
