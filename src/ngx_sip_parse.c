@@ -538,7 +538,7 @@ ngx_int_t
 ngx_sip_frame(ngx_sip_frame_t *f, u_char *start, u_char *last,
     size_t max_size, ngx_sip_error_t *err)
 {
-    u_char      ch, c, *p, *limit;
+    u_char      ch, c, *p, *lf, *limit;
     size_t      d;
     enum {
         sw_start = 0,
@@ -609,10 +609,19 @@ ngx_sip_frame(ngx_sip_frame_t *f, u_char *start, u_char *last,
             break;
 
         case sw_start_line:
-            if (ch == LF) {
-                state = sw_line_start;
+        case sw_line:
+
+            /* nothing in the line matters but its end: memchr() finds it */
+
+            lf = ngx_sip_memchr(p, LF, limit - p);
+
+            if (lf == NULL) {
+                p = limit - 1;
+                break;
             }
 
+            p = lf;
+            state = sw_line_start;
             break;
 
         case sw_line_start:
@@ -804,13 +813,6 @@ ngx_sip_frame(ngx_sip_frame_t *f, u_char *start, u_char *last,
                 break;
             default:
                 goto bad_content_length;
-            }
-
-            break;
-
-        case sw_line:
-            if (ch == LF) {
-                state = sw_line_start;
             }
 
             break;

@@ -225,6 +225,16 @@ dump_frame(u_char *buf, size_t len)
     printf(" frame chunked: message_len=%zu header_len=%zu crlf=%lu",
            f.message_len, f.header_len, (unsigned long) f.crlf);
     dump_error("", rc, &err);
+
+    /* with a size limit that most inputs exceed: where it stops */
+
+    ngx_sip_frame_init(&f);
+    ngx_memzero(&err, sizeof(ngx_sip_error_t));
+    rc = ngx_sip_frame(&f, buf, buf + len, 200, &err);
+    printf(" frame max 200: message_len=%zu header_len=%zu crlf=%lu"
+           " scanned=%zu", f.message_len, f.header_len,
+           (unsigned long) f.crlf, f.scanned);
+    dump_error("", rc, &err);
 }
 
 
