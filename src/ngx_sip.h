@@ -166,7 +166,10 @@ typedef struct {
 } ngx_sip_via_t;
 
 
-/* name-addr or addr-spec with params: From, To, Contact, Route ... */
+/*
+ * name-addr or addr-spec with params: From, To, Contact, Route ...;
+ * ngx_sip_parse_addr() clears the fields one by one: a new field too
+ */
 typedef struct {
     ngx_str_t                   text;      /* the whole value */
     ngx_str_t                   display;   /* with quotes if quoted */
@@ -457,6 +460,7 @@ ngx_sip_header_t *ngx_sip_find_header(ngx_sip_msg_t *m, u_char *name,
     size_t len);
 
 /* ngx_sip_parse_uri.c */
+extern const ngx_sip_uri_t  ngx_sip_uri_zero;
 ngx_int_t ngx_sip_parse_uri(u_char *p, u_char *end, ngx_sip_uri_t *uri);
 ngx_int_t ngx_sip_uri_param(ngx_str_t *params, char *name, ngx_str_t *value);
 ngx_int_t ngx_sip_unescape(ngx_str_t *src, u_char *dst, size_t *len);

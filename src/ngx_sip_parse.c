@@ -48,6 +48,10 @@ static u_char *ngx_sip_skip_lws(u_char *p, u_char *end);
 static ngx_uint_t ngx_sip_option_supported(u_char *p, size_t len);
 
 
+/* cleared by a copy, not memset(): see ngx_sip_uri_zero */
+static const ngx_sip_frame_t  ngx_sip_frame_zero;
+
+
 #define ngx_sip_set_error(err, code, text)                                   \
     do {                                                                     \
         if ((err)->status == 0) {                                            \
@@ -522,7 +526,7 @@ ngx_sip_find_header(ngx_sip_msg_t *m, u_char *name, size_t len)
 void
 ngx_sip_frame_init(ngx_sip_frame_t *f)
 {
-    ngx_memzero(f, sizeof(ngx_sip_frame_t));
+    *f = ngx_sip_frame_zero;
 }
 
 

@@ -26,12 +26,21 @@ static ngx_int_t ngx_sip_check_escape(u_char *p, u_char *end);
 static ngx_int_t ngx_sip_hex(u_char c);
 
 
+/*
+ * Structures are cleared by copying a zero one: gcc turns a memset() of
+ * more than 64 known octets into "rep stos", whose start-up costs more
+ * than the vector moves of a copy (up to 256 octets) on the CPUs we run on
+ */
+
+const ngx_sip_uri_t  ngx_sip_uri_zero;
+
+
 ngx_int_t
 ngx_sip_parse_uri(u_char *p, u_char *end, ngx_sip_uri_t *uri)
 {
     u_char  *s, *at, *q;
 
-    ngx_memzero(uri, sizeof(ngx_sip_uri_t));
+    *uri = ngx_sip_uri_zero;
 
     uri->text.data = p;
     uri->text.len = end - p;
