@@ -30,21 +30,17 @@
 # directory with every log, scenario, SIPp screen and statistics file, and
 # results.txt), NGX_SIP_MODULE (the module .so, copied at start), PERF=1
 # (profile the call workload of both servers with perf, Debian's
-# linux-perf, and print where their CPU went), WORKER_SOCKETS=1 (nginx
-# with sip_worker_sockets on: answers straight to the worker that sent).
+# linux-perf, and print where their CPU went).
 
 set -eu
 
 # the environment that changes the run, as given, for the command line
 ENVS=
-for v in SMOKE REGS REG_RATE RAMP RAMP_SECS KAM_MEM WORKER_SOCKETS; do
+for v in SMOKE REGS REG_RATE RAMP RAMP_SECS KAM_MEM; do
     if [ -n "${!v+x}" ]; then
         ENVS="$ENVS$v=\"${!v}\" "
     fi
 done
-
-NGX_WORKER_SOCKETS=off
-[ "${WORKER_SOCKETS:-0}" = 1 ] && NGX_WORKER_SOCKETS=on
 
 if [ "${SMOKE:-0}" = 1 ]; then
     CALLS=${1:-200}
@@ -213,7 +209,6 @@ stream {
         sip_domain example.com 127.0.0.1;
         sip_registrar loc;
         sip_record_route on;
-        sip_worker_sockets $NGX_WORKER_SOCKETS;
     }
 }
 CONF

@@ -5,8 +5,6 @@
 # inside "unshare -n" (make bench-proxy does).
 #
 #   bench/proxy.sh [CALLS] [RATE] [WORKERS]
-#
-# WORKER_SOCKETS=1: with sip_worker_sockets on.
 
 set -eu
 
@@ -35,7 +33,6 @@ stream {
         sip on;
         sip_domain example.com;
         sip_pass 127.0.0.1:$UAS;
-        sip_worker_sockets $([ "${WORKER_SOCKETS:-0}" = 1 ] && echo on || echo off);
     }
 }
 CONF

@@ -32,7 +32,6 @@ typedef struct {
     ngx_uint_t                  pass_transport;
     ngx_flag_t                  record_route;
     ngx_str_t                   advertise;        /* host[:port], or "" */
-    ngx_flag_t                  worker_sockets;
     ngx_msec_t                  t1;
     ngx_msec_t                  t2;
     ngx_msec_t                  t4;
@@ -201,8 +200,6 @@ ngx_int_t ngx_stream_sip_channel_worker_gen(ngx_uint_t generation,
 ngx_uint_t ngx_stream_sip_channel_generation(void);
 ngx_int_t ngx_stream_sip_channel_prev_owner(ngx_str_t *call_id);
 ngx_socket_t ngx_stream_sip_udp_fd(ngx_listening_t *ls);
-ngx_socket_t ngx_stream_sip_worker_fd(ngx_listening_t *ls, in_port_t *port);
-ngx_stream_sip_srv_conf_t *ngx_stream_sip_listening_conf(ngx_listening_t *ls);
 ngx_listening_t *ngx_stream_sip_listenings(ngx_uint_t *n);
 ngx_listening_t *ngx_stream_sip_udp_listening_for(int family, in_port_t port);
 ngx_uint_t ngx_stream_sip_channel_injected(ngx_connection_t *c);

@@ -63,8 +63,6 @@ static ngx_listening_t *ngx_stream_sip_channel_listening(ngx_cycle_t *cycle,
     ngx_stream_sip_channel_hdr_t *hdr);
 static ssize_t ngx_stream_sip_channel_recv(ngx_connection_t *c, u_char *buf,
     size_t size);
-static ngx_int_t ngx_stream_sip_worker_sockets_open(ngx_cycle_t *cycle);
-static void ngx_stream_sip_worker_socket_read(ngx_event_t *rev);
 
 
 static ngx_stream_sip_channel_t  *ngx_stream_sip_channels;
@@ -74,8 +72,6 @@ static ngx_uint_t                 ngx_stream_sip_prev_nchannels;
 static ngx_uint_t                 ngx_stream_sip_generation;
 static ngx_uint_t                 ngx_stream_sip_from_newer;
 static ngx_socket_t              *ngx_stream_sip_udp_fds;
-static ngx_socket_t              *ngx_stream_sip_worker_fds;
-static in_port_t                 *ngx_stream_sip_worker_ports;
 static ngx_listening_t           *ngx_stream_sip_listening;
 static ngx_uint_t                 ngx_stream_sip_nlistening;
 static ngx_uint_t                 ngx_stream_sip_channel_slot;
@@ -248,10 +244,6 @@ ngx_stream_sip_channel_init_process(ngx_cycle_t *cycle)
         }
     }
 
-    if (ngx_stream_sip_worker_sockets_open(cycle) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     if (ngx_stream_sip_channels == NULL
         || ngx_worker >= ngx_stream_sip_nchannels)
     {
@@ -292,203 +284,6 @@ ngx_stream_sip_channel_init_process(ngx_cycle_t *cycle)
     ngx_stream_sip_channel_ready = 1;
 
     return NGX_OK;
-}
-
-
-/*
- * sip_worker_sockets: a UDP socket of this worker's own beside each UDP
- * listen, on the listen's address and a port the kernel picks.  Our
- * requests leave by it and name it in their Via, so their answers come
- * back to this worker, not to whichever worker the kernel hands the
- * listen's datagrams to: no pass over a channel for them, even from a
- * worker that leaves after a reload.
- */
-
-static ngx_int_t
-ngx_stream_sip_worker_sockets_open(ngx_cycle_t *cycle)
-{
-    int                         on;
-    socklen_t                   len;
-    ngx_uint_t                  i;
-    ngx_socket_t                s;
-    ngx_sockaddr_t              sa;
-    ngx_listening_t            *ls;
-    ngx_connection_t           *c;
-    ngx_stream_sip_srv_conf_t  *sscf;
-
-    ls = ngx_stream_sip_listening;
-
-    ngx_stream_sip_worker_fds = ngx_palloc(cycle->pool,
-                                           ngx_stream_sip_nlistening
-                                           * sizeof(ngx_socket_t));
-    ngx_stream_sip_worker_ports = ngx_pcalloc(cycle->pool,
-                                              ngx_stream_sip_nlistening
-                                              * sizeof(in_port_t));
-    if (ngx_stream_sip_worker_fds == NULL
-        || ngx_stream_sip_worker_ports == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < ngx_stream_sip_nlistening; i++) {
-        ngx_stream_sip_worker_fds[i] = (ngx_socket_t) -1;
-
-        if (ls[i].type != SOCK_DGRAM || ls[i].fd == (ngx_socket_t) -1) {
-            continue;
-        }
-
-        sscf = ngx_stream_sip_listening_conf(&ls[i]);
-
-        if (sscf == NULL || !sscf->worker_sockets) {
-            continue;
-        }
-
-        s = ngx_socket(ls[i].sockaddr->sa_family, SOCK_DGRAM, 0);
-        if (s == (ngx_socket_t) -1) {
-            ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
-                          "SIP worker socket: socket() failed");
-            return NGX_ERROR;
-        }
-
-#if (NGX_HAVE_INET6 && defined IPV6_V6ONLY)
-        if (ls[i].sockaddr->sa_family == AF_INET6) {
-            on = ls[i].ipv6only;
-
-            if (setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const void *) &on,
-                           sizeof(int))
-                == -1)
-            {
-                ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
-                              "SIP worker socket: IPV6_V6ONLY failed");
-            }
-        }
-#endif
-
-        if (ls[i].rcvbuf != -1) {
-            on = ls[i].rcvbuf;
-            (void) setsockopt(s, SOL_SOCKET, SO_RCVBUF, (const void *) &on,
-                              sizeof(int));
-        }
-
-        ngx_memcpy(&sa, ls[i].sockaddr, ls[i].socklen);
-        ngx_inet_set_port(&sa.sockaddr, 0);
-        len = sizeof(ngx_sockaddr_t);
-
-        if (bind(s, &sa.sockaddr, ls[i].socklen) == -1
-            || getsockname(s, &sa.sockaddr, &len) == -1
-            || ngx_nonblocking(s) == -1)
-        {
-            ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
-                          "SIP worker socket for %V failed",
-                          &ls[i].addr_text);
-            (void) ngx_close_socket(s);
-            return NGX_ERROR;
-        }
-
-        c = ngx_get_connection(s, cycle->log);
-        if (c == NULL) {
-            (void) ngx_close_socket(s);
-            return NGX_ERROR;
-        }
-
-        c->pool = cycle->pool;
-        c->data = &ls[i];
-        c->read->handler = ngx_stream_sip_worker_socket_read;
-        c->read->log = cycle->log;
-
-        /* like a channel: the worker's own, open until it exits */
-        c->read->channel = 1;
-
-        if (ngx_add_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        ngx_stream_sip_worker_fds[i] = s;
-        ngx_stream_sip_worker_ports[i] = ngx_inet_get_port(&sa.sockaddr);
-
-        ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
-                      "SIP worker socket for %V on port %d",
-                      &ls[i].addr_text, (int) ngx_stream_sip_worker_ports[i]);
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * A datagram on a worker socket: an answer to one of our requests.  It is
- * ours, so it is handled here, as if it had come in by the listen (and
- * had been passed to us: it is not passed on).
- */
-
-static void
-ngx_stream_sip_worker_socket_read(ngx_event_t *rev)
-{
-    ssize_t                        n;
-    socklen_t                      len;
-    ngx_uint_t                     i;
-    ngx_listening_t               *ls;
-    ngx_connection_t              *c;
-    ngx_stream_sip_channel_hdr_t  *hdr;
-
-    c = rev->data;
-    ls = c->data;
-
-    hdr = (ngx_stream_sip_channel_hdr_t *) ngx_stream_sip_channel_buf;
-
-    for (i = 0; i < 64; i++) {
-
-        len = sizeof(ngx_sockaddr_t);
-
-        n = recvfrom(c->fd, ngx_stream_sip_channel_buf
-                            + sizeof(ngx_stream_sip_channel_hdr_t),
-                     65536, 0, &hdr->sockaddr.sockaddr, &len);
-
-        if (n == -1) {
-            if (ngx_socket_errno != NGX_EAGAIN) {
-                ngx_log_error(NGX_LOG_ALERT, rev->log, ngx_socket_errno,
-                              "SIP worker socket recvfrom() failed");
-            }
-
-            return;
-        }
-
-        hdr->generation = (uint32_t) ngx_stream_sip_generation;
-        hdr->listening = ls - ngx_stream_sip_listening;
-        hdr->socklen = len;
-        hdr->local_socklen = ls->socklen;
-        ngx_memcpy(&hdr->local_sockaddr, ls->sockaddr, ls->socklen);
-
-        ngx_stream_sip_channel_inject((ngx_cycle_t *) ngx_cycle, hdr,
-                             ngx_stream_sip_channel_buf
-                             + sizeof(ngx_stream_sip_channel_hdr_t),
-                             n, rev->log);
-    }
-
-    ngx_post_event(rev, &ngx_posted_events);
-}
-
-
-/* this worker's own socket beside a UDP listening, and its port, or -1 */
-
-ngx_socket_t
-ngx_stream_sip_worker_fd(ngx_listening_t *ls, in_port_t *port)
-{
-    ngx_uint_t  i;
-
-    if (ngx_stream_sip_worker_fds == NULL) {
-        return (ngx_socket_t) -1;
-    }
-
-    i = ls - ngx_stream_sip_listening;
-
-    if (i >= ngx_stream_sip_nlistening) {
-        return (ngx_socket_t) -1;
-    }
-
-    *port = ngx_stream_sip_worker_ports[i];
-
-    return ngx_stream_sip_worker_fds[i];
 }
 
 

@@ -118,13 +118,6 @@ static ngx_command_t  ngx_stream_sip_commands[] = {
       offsetof(ngx_stream_sip_srv_conf_t, advertise),
       NULL },
 
-    { ngx_string("sip_worker_sockets"),
-      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
-      NGX_STREAM_SRV_CONF_OFFSET,
-      offsetof(ngx_stream_sip_srv_conf_t, worker_sockets),
-      NULL },
-
     { ngx_string("sip_invite_timeout"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -1452,7 +1445,6 @@ ngx_stream_sip_create_srv_conf(ngx_conf_t *cf)
     conf->max_message_size = NGX_CONF_UNSET_SIZE;
     conf->connection_timeout = NGX_CONF_UNSET_MSEC;
     conf->record_route = NGX_CONF_UNSET;
-    conf->worker_sockets = NGX_CONF_UNSET;
     conf->t1 = NGX_CONF_UNSET_MSEC;
     conf->invite_timeout = NGX_CONF_UNSET_MSEC;
 
@@ -1479,7 +1471,6 @@ ngx_stream_sip_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->connection_timeout, 180000);
 
     ngx_conf_merge_value(conf->record_route, prev->record_route, 1);
-    ngx_conf_merge_value(conf->worker_sockets, prev->worker_sockets, 0);
 
     ngx_conf_merge_msec_value(conf->invite_timeout, prev->invite_timeout,
                               180000);

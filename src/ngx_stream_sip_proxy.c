@@ -168,6 +168,7 @@ static ngx_int_t ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_forward_t *tpl, ngx_uint_t flow,
     ngx_sockaddr_t *sa, socklen_t socklen);
 static ngx_listening_t *ngx_stream_sip_udp_listening(ngx_connection_t *c);
+static ngx_uint_t ngx_stream_sip_listening_is_sip(ngx_listening_t *ls);
 static uint32_t ngx_stream_sip_salt(void);
 static void ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b);
 static ngx_int_t ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b,
@@ -210,10 +211,6 @@ static void ngx_stream_sip_stx_free(ngx_stream_sip_stx_t *stx);
 static ngx_int_t ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx,
     ngx_uint_t status, char *reason);
 static ngx_uint_t ngx_stream_sip_better(ngx_uint_t status, ngx_uint_t best);
-static ngx_int_t ngx_stream_sip_worker_host(ngx_pool_t *pool,
-    ngx_listening_t *ls, ngx_str_t *host);
-static void ngx_stream_sip_send_fd(ngx_socket_t fd, ngx_log_t *log,
-    ngx_str_t *msg, ngx_sockaddr_t *sa, socklen_t socklen);
 static void ngx_stream_sip_send(ngx_listening_t *ls, ngx_log_t *log,
     ngx_str_t *msg, ngx_sockaddr_t *sa, socklen_t socklen);
 static ngx_stream_sip_stx_t *ngx_stream_sip_stx_find(ngx_str_t *branch,
@@ -1528,12 +1525,12 @@ ngx_stream_sip_udp_listening(ngx_connection_t *c)
 
 
 /*
- * The configuration of the server a listen belongs to, or NULL: sessions
- * adopted through it, and datagrams sent from it, must be SIP ones.
+ * Whether a listen belongs to a "sip on" server: sessions adopted through
+ * it, and datagrams sent from it, must be SIP ones.
  */
 
-ngx_stream_sip_srv_conf_t *
-ngx_stream_sip_listening_conf(ngx_listening_t *ls)
+static ngx_uint_t
+ngx_stream_sip_listening_is_sip(ngx_listening_t *ls)
 {
     ngx_stream_port_t          *port;
     ngx_stream_in_addr_t       *addr;
@@ -1545,10 +1542,8 @@ ngx_stream_sip_listening_conf(ngx_listening_t *ls)
 
     port = ls->servers;
 
-    if (ls->handler != ngx_stream_init_connection
-        || port == NULL || port->naddrs == 0)
-    {
-        return NULL;
+    if (port == NULL || port->naddrs == 0) {
+        return 0;
     }
 
     switch (ls->sockaddr->sa_family) {
@@ -1568,7 +1563,7 @@ ngx_stream_sip_listening_conf(ngx_listening_t *ls)
 
     sscf = ctx->srv_conf[ngx_stream_sip_module.ctx_index];
 
-    return (sscf->enable == 1) ? sscf : NULL;
+    return sscf->enable == 1;
 }
 
 
@@ -1589,7 +1584,7 @@ ngx_stream_sip_udp_listening_for(int family, in_port_t port)
             || ngx_stream_sip_udp_fd(&ls[i]) == (ngx_socket_t) -1
             || ls[i].handler != ngx_stream_init_connection
             || ls[i].sockaddr->sa_family != family
-            || ngx_stream_sip_listening_conf(&ls[i]) == NULL)
+            || !ngx_stream_sip_listening_is_sip(&ls[i]))
         {
             continue;
         }
@@ -1723,70 +1718,12 @@ ngx_stream_sip_to_client(ngx_stream_sip_stx_t *stx, ngx_str_t *msg)
 static void
 ngx_stream_sip_to_peer(ngx_stream_sip_branch_t *b, ngx_str_t *msg)
 {
-    in_port_t     port;
-    ngx_socket_t  fd;
-
     if (b->flow) {
         ngx_stream_sip_to_flow(b->flow, msg, b->stx->log);
         return;
     }
 
-    /* with sip_worker_sockets, by ours: the answers come back to us */
-
-    fd = ngx_stream_sip_worker_fd(b->ls, &port);
-
-    if (fd == (ngx_socket_t) -1) {
-        fd = ngx_stream_sip_udp_fd(b->ls);
-    }
-
-    ngx_stream_sip_send_fd(fd, b->stx->log, msg, &b->peer, b->peer_len);
-}
-
-
-/*
- * The sent-by of our Via on a UDP branch: with sip_worker_sockets the
- * port is our worker socket's, where the answers are to come back (the
- * address stays the listen's, or the advertised one).
- */
-
-static ngx_int_t
-ngx_stream_sip_worker_host(ngx_pool_t *pool, ngx_listening_t *ls,
-    ngx_str_t *host)
-{
-    u_char     *p, *end;
-    size_t      len;
-    in_port_t   port;
-
-    if (ngx_stream_sip_worker_fd(ls, &port) == (ngx_socket_t) -1) {
-        return NGX_OK;
-    }
-
-    /* "host:port" or "[v6]:port": cut the port */
-
-    end = host->data + host->len;
-    len = host->len;
-
-    for (p = end; p > host->data; p--) {
-
-        if (p[-1] == ']') {
-            break;
-        }
-
-        if (p[-1] == ':') {
-            len = p - 1 - host->data;
-            break;
-        }
-    }
-
-    p = ngx_pnalloc(pool, len + sizeof(":65535"));
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    host->len = ngx_sprintf(p, "%*s:%d", len, host->data, (int) port) - p;
-    host->data = p;
-
-    return NGX_OK;
+    ngx_stream_sip_send(b->ls, b->stx->log, msg, &b->peer, b->peer_len);
 }
 
 
@@ -2164,11 +2101,6 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
         && ngx_stream_sip_flow_host(flow, hbuf, &host, &transport) != NGX_OK)
     {
         return NGX_DECLINED;
-    }
-
-    if (!flow && ngx_stream_sip_worker_host(stx->pool, ls, &host) != NGX_OK)
-    {
-        return NGX_ERROR;
     }
 
     b = ngx_pcalloc(stx->pool, sizeof(ngx_stream_sip_branch_t));
@@ -2869,17 +2801,10 @@ static void
 ngx_stream_sip_send(ngx_listening_t *ls, ngx_log_t *log, ngx_str_t *msg,
     ngx_sockaddr_t *sa, socklen_t socklen)
 {
-    ngx_stream_sip_send_fd(ngx_stream_sip_udp_fd(ls), log, msg, sa, socklen);
-}
-
-
-static void
-ngx_stream_sip_send_fd(ngx_socket_t fd, ngx_log_t *log, ngx_str_t *msg,
-    ngx_sockaddr_t *sa, socklen_t socklen)
-{
     ssize_t  n;
 
-    n = sendto(fd, msg->data, msg->len, 0, &sa->sockaddr, socklen);
+    n = sendto(ngx_stream_sip_udp_fd(ls), msg->data, msg->len, 0,
+               &sa->sockaddr, socklen);
 
     if (n != (ssize_t) msg->len) {
         ngx_log_error(NGX_LOG_INFO, log, ngx_socket_errno,
@@ -2996,8 +2921,7 @@ ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b)
 
     host = (b->ls == stx->ls) ? stx->via_host : b->ls->addr_text;
 
-    if (ngx_stream_sip_worker_host(stx->pool, b->ls, &host) != NGX_OK
-        || ngx_stream_sip_reparse(&stx->orig, &m) != NGX_OK
+    if (ngx_stream_sip_reparse(&stx->orig, &m) != NGX_OK
         || ngx_stream_sip_branch_build(b, &m, b->ruri, b->route, 0, b->ls,
                                        NGX_STREAM_SIP_UDP, &host)
            != NGX_OK)
