@@ -34,7 +34,7 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=undefined
 
-.PHONY: all module deps unit fuzz test test-t run clean bench-registrar \
+.PHONY: all module deps unit fuzz fuzz-diff test test-t run clean bench-registrar \
         bench-proxy bench bench-deps bench-tls bench-inflight
 
 all: module
@@ -96,6 +96,31 @@ fuzz:
 	    while read f; do cp $(TORTURE)/$$f $(OBJS)/fuzz/corpus/; done
 	cd $(OBJS)/fuzz && ./fuzz_parse -max_total_time=$(FUZZ_TIME) \
 	    -max_len=8192 corpus
+
+# The core of this tree against the one of FUZZ_BASE, linked in with its
+# symbols renamed base_*: they must say the same of every input.  Seeded
+# with the torture messages and the corpus of "make fuzz".
+FUZZ_BASE ?= HEAD
+FUZZ_DIFF := $(OBJS)/fuzz-diff
+fuzz-diff:
+	rm -rf $(FUZZ_DIFF) && mkdir -p $(FUZZ_DIFF)/corpus
+	git archive $(FUZZ_BASE) src | tar -x -C $(FUZZ_DIFF)
+	for f in $(FUZZ_DIFF)/src/ngx_sip_*.c; do \
+	    $(CLANG) -DNGX_SIP_STANDALONE -Itests -I$(FUZZ_DIFF)/src -g -O1 \
+	        -fsanitize=fuzzer-no-link,address,undefined -c $$f \
+	        -o $(FUZZ_DIFF)/base_$$(basename $$f .c).o || exit 1; done
+	nm --defined-only -g $(FUZZ_DIFF)/base_*.o | \
+	    awk 'NF == 3 { print $$3, "base_" $$3 }' | sort -u \
+	    > $(FUZZ_DIFF)/rename
+	for o in $(FUZZ_DIFF)/base_*.o; do \
+	    objcopy --redefine-syms=$(FUZZ_DIFF)/rename $$o || exit 1; done
+	$(CLANG) -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 \
+	    -fsanitize=fuzzer,address,undefined -o $(FUZZ_DIFF)/fuzz_diff \
+	    tests/fuzz_diff.c $(CORE_SRCS) $(FUZZ_DIFF)/base_*.o -lcrypto
+	cut -f1 $(TORTURE)/verdicts.tsv | tail -n +2 | \
+	    while read f; do cp $(TORTURE)/$$f $(FUZZ_DIFF)/corpus/; done
+	cd $(FUZZ_DIFF) && ./fuzz_diff -max_total_time=$(FUZZ_TIME) \
+	    -max_len=4096 corpus $(wildcard $(OBJS)/fuzz/corpus)
 
 # The t/ suite runs in a private network namespace: torture messages name
 # public addresses, and nothing may ever leave this machine.
