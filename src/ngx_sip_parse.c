@@ -60,7 +60,6 @@ static const ngx_sip_frame_t  ngx_sip_frame_zero;
         }                                                                    \
     } while (0)
 
-#define ngx_sip_is_word(c)  ngx_sip_is(c, NGX_SIP_C_WORD)
 
 /* what ngx_sip_validate_lines() found bad */
 #define NGX_SIP_BAD_VIA            0x01
@@ -2195,20 +2194,14 @@ ngx_sip_validate_call_id(ngx_str_t *value)
         return NGX_ERROR;
     }
 
-    for ( /* void */ ; p < end; p++) {
+    p = ngx_sip_span(p, end, NGX_SIP_C_WORD);
 
-        if (ngx_sip_is_word(*p)) {
-            continue;
-        }
-
-        if (*p != '@' || at != NULL) {
-            return NGX_ERROR;
-        }
-
+    if (p < end && *p == '@') {
         at = p;
+        p = ngx_sip_span(p + 1, end, NGX_SIP_C_WORD);
     }
 
-    if (at == value->data || at == end - 1) {
+    if (p != end || at == value->data || at == end - 1) {
         return NGX_ERROR;
     }
 

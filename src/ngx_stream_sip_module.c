@@ -766,8 +766,6 @@ ngx_stream_sip_owner(ngx_stream_session_t *s, ngx_sip_msg_t *m)
         p = m->hdr[NGX_SIP_HDR_VIA]->value.data;
         end = p + m->hdr[NGX_SIP_HDR_VIA]->value.len;
 
-        ngx_memzero(&via, sizeof(ngx_sip_via_t));
-
         if (ngx_sip_parse_via(&p, end, &via) == NGX_OK
             && ngx_sip_branch_check(&via.branch, ngx_stream_sip_key, &loop,
                                     &salt)
