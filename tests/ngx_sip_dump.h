@@ -133,6 +133,29 @@ dump_error(const char *what, ngx_int_t rc, ngx_sip_error_t *err)
 }
 
 
+/* past LWS and the comma before the next element of a list, if any */
+
+static ngx_uint_t
+dump_next(u_char **pos, u_char *end)
+{
+    u_char  *p;
+
+    for (p = *pos; p < end; p++) {
+        if (*p != ' ' && *p != '\t' && *p != CR && *p != LF) {
+            break;
+        }
+    }
+
+    if (p == end || *p != ',') {
+        return 0;
+    }
+
+    *pos = p + 1;
+
+    return 1;
+}
+
+
 /* every element of every header line that has a structured parser */
 
 static void
@@ -164,15 +187,9 @@ dump_lists(ngx_sip_msg_t *m)
                     break;
                 }
                 dump_via(&via);
-                while (p < end && (*p == ' ' || *p == '\t' || *p == CR
-                                   || *p == LF))
-                {
-                    p++;
-                }
-                if (p == end || *p != ',') {
+                if (!dump_next(&p, end)) {
                     break;
                 }
-                p++;
             }
             break;
 
@@ -191,15 +208,9 @@ dump_lists(ngx_sip_msg_t *m)
                     break;
                 }
                 dump_addr("addr", &addr);
-                while (p < end && (*p == ' ' || *p == '\t' || *p == CR
-                                   || *p == LF))
-                {
-                    p++;
-                }
-                if (p == end || *p != ',') {
+                if (!dump_next(&p, end)) {
                     break;
                 }
-                p++;
             }
             break;
 
