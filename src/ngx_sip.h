@@ -341,6 +341,19 @@ extern const uint16_t  ngx_sip_chars[];
 #define ngx_sip_is_token(c)  ngx_sip_is(c, NGX_SIP_C_TOKEN)
 
 
+/* past LWS (header values keep their folds, so CR and LF are LWS) */
+
+static ngx_inline u_char *
+ngx_sip_skip_lws(u_char *p, u_char *end)
+{
+    while (p < end && ngx_sip_is(*p, NGX_SIP_C_LWS)) {
+        p++;
+    }
+
+    return p;
+}
+
+
 /*
  * The first octet at or after p that is not in the set, or end: four
  * octets a round, the loop test paid once for them.

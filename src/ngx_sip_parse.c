@@ -44,7 +44,6 @@ static ngx_int_t ngx_sip_validate_call_id(ngx_str_t *value);
 static ngx_int_t ngx_sip_validate_options(ngx_sip_msg_t *m,
     ngx_sip_error_t *err);
 static ngx_int_t ngx_sip_next_element(u_char **pos, u_char *end);
-static u_char *ngx_sip_skip_lws(u_char *p, u_char *end);
 static ngx_uint_t ngx_sip_option_supported(u_char *p, size_t len);
 
 
@@ -67,9 +66,6 @@ static const ngx_sip_frame_t  ngx_sip_frame_zero;
 #define NGX_SIP_BAD_CONTACT        0x04
 #define NGX_SIP_BAD_ROUTE          0x08
 #define NGX_SIP_BAD_RECORD_ROUTE   0x10
-
-#define ngx_sip_is_lws(c)                                                    \
-    ((c) == ' ' || (c) == '\t' || (c) == CR || (c) == LF)
 
 
 ngx_str_t  ngx_sip_method_names[] = {
@@ -2371,15 +2367,4 @@ ngx_sip_next_element(u_char **pos, u_char *end)
     *pos = p;
 
     return NGX_OK;
-}
-
-
-static u_char *
-ngx_sip_skip_lws(u_char *p, u_char *end)
-{
-    while (p < end && ngx_sip_is_lws(*p)) {
-        p++;
-    }
-
-    return p;
 }

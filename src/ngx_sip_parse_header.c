@@ -19,7 +19,6 @@
  */
 
 
-static ngx_inline u_char *ngx_sip_lws(u_char *p, u_char *end);
 static ngx_int_t ngx_sip_parse_gen_params(u_char **pos, u_char *end,
     ngx_str_t *params, ngx_sip_via_t *via, ngx_sip_addr_t *addr);
 static ngx_int_t ngx_sip_parse_quoted(u_char **pos, u_char *end);
@@ -29,21 +28,6 @@ static ngx_int_t ngx_sip_parse_digits(ngx_str_t *v, uint32_t *n);
 
 /* cleared by a copy, not memset(): see ngx_sip_uri_zero */
 static const ngx_sip_via_t  ngx_sip_via_zero;
-
-
-static ngx_inline u_char *
-ngx_sip_lws(u_char *p, u_char *end)
-{
-    /* most often there is none: one test for everything above SP */
-
-    while (p < end && *p <= ' '
-           && (*p == ' ' || *p == '\t' || *p == CR || *p == LF))
-    {
-        p++;
-    }
-
-    return p;
-}
 
 
 /*
@@ -59,7 +43,7 @@ ngx_sip_parse_via(u_char **pos, u_char *end, ngx_sip_via_t *via)
 
     *via = ngx_sip_via_zero;
 
-    p = ngx_sip_lws(*pos, end);
+    p = ngx_sip_skip_lws(*pos, end);
 
     if (p == end) {
         *pos = p;
@@ -74,13 +58,13 @@ ngx_sip_parse_via(u_char **pos, u_char *end, ngx_sip_via_t *via)
     for (i = 0; i < 3; i++) {
 
         if (i) {
-            p = ngx_sip_lws(p, end);
+            p = ngx_sip_skip_lws(p, end);
 
             if (p == end || *p != '/') {
                 return NGX_ERROR;
             }
 
-            p = ngx_sip_lws(p + 1, end);
+            p = ngx_sip_skip_lws(p + 1, end);
         }
 
         s = p;
@@ -103,7 +87,7 @@ ngx_sip_parse_via(u_char **pos, u_char *end, ngx_sip_via_t *via)
     /* LWS, then sent-by = host [ COLON port ] */
 
     s = p;
-    p = ngx_sip_lws(p, end);
+    p = ngx_sip_skip_lws(p, end);
 
     if (p == s || p == end) {
         return NGX_ERROR;
@@ -138,10 +122,10 @@ ngx_sip_parse_via(u_char **pos, u_char *end, ngx_sip_via_t *via)
     via->host.len = p - s;
 
     e = p;
-    p = ngx_sip_lws(p, end);
+    p = ngx_sip_skip_lws(p, end);
 
     if (p < end && *p == ':') {
-        p = ngx_sip_lws(p + 1, end);
+        p = ngx_sip_skip_lws(p + 1, end);
         s = p;
         n = 0;
 
@@ -207,7 +191,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
     params->len = 0;
 
     for ( ;; ) {
-        p = ngx_sip_lws(p, end);
+        p = ngx_sip_skip_lws(p, end);
 
         if (p == end || *p != ';') {
             break;
@@ -217,7 +201,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
             params->data = p;
         }
 
-        p = ngx_sip_lws(p + 1, end);
+        p = ngx_sip_skip_lws(p + 1, end);
 
         name.data = p;
 
@@ -232,10 +216,10 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
         last = p;
         ngx_str_null(&value);
 
-        p = ngx_sip_lws(p, end);
+        p = ngx_sip_skip_lws(p, end);
 
         if (p < end && *p == '=') {
-            p = ngx_sip_lws(p + 1, end);
+            p = ngx_sip_skip_lws(p + 1, end);
 
             value.data = p;
 
@@ -499,7 +483,7 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
     addr->angle = 0;
     addr->star = 0;
 
-    p = ngx_sip_lws(*pos, end);
+    p = ngx_sip_skip_lws(*pos, end);
 
     if (p == end) {
         *pos = p;
@@ -509,7 +493,7 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
     addr->text.data = p;
 
     if (*p == '*') {
-        q = ngx_sip_lws(p + 1, end);
+        q = ngx_sip_skip_lws(p + 1, end);
 
         if (q == end || *q == ',' || *q == ';') {
             addr->star = 1;
@@ -537,7 +521,7 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
         addr->display.data = s;
         addr->display.len = p - s;
 
-        p = ngx_sip_lws(p, end);
+        p = ngx_sip_skip_lws(p, end);
 
         if (p == end || *p != '<') {
             return NGX_ERROR;
@@ -566,7 +550,7 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
 
             addr->display.len = q - s;
 
-            p = ngx_sip_lws(q, end);
+            p = ngx_sip_skip_lws(q, end);
         }
     }
 
@@ -612,7 +596,7 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
     addr->text.len = p - addr->text.data;
 
     if (!list) {
-        q = ngx_sip_lws(p, end);
+        q = ngx_sip_skip_lws(p, end);
 
         if (q != end) {
             return NGX_ERROR;
@@ -633,7 +617,7 @@ ngx_sip_parse_cseq(ngx_str_t *value, ngx_sip_cseq_t *cseq)
     u_char    *p, *end, *s;
     uint64_t   n;
 
-    p = ngx_sip_lws(value->data, value->data + value->len);
+    p = ngx_sip_skip_lws(value->data, value->data + value->len);
     end = value->data + value->len;
 
     s = p;
@@ -652,7 +636,7 @@ ngx_sip_parse_cseq(ngx_str_t *value, ngx_sip_cseq_t *cseq)
     }
 
     s = p;
-    p = ngx_sip_lws(p, end);
+    p = ngx_sip_skip_lws(p, end);
 
     if (p == s || p == end) {
         return NGX_ERROR;
@@ -664,7 +648,7 @@ ngx_sip_parse_cseq(ngx_str_t *value, ngx_sip_cseq_t *cseq)
         p++;
     }
 
-    if (p == s || ngx_sip_lws(p, end) != end) {
+    if (p == s || ngx_sip_skip_lws(p, end) != end) {
         return NGX_ERROR;
     }
 
@@ -684,7 +668,7 @@ ngx_sip_parse_uint32(ngx_str_t *value, uint32_t *n)
     ngx_str_t   v;
 
     end = value->data + value->len;
-    p = ngx_sip_lws(value->data, end);
+    p = ngx_sip_skip_lws(value->data, end);
 
     s = p;
 
@@ -692,7 +676,7 @@ ngx_sip_parse_uint32(ngx_str_t *value, uint32_t *n)
         p++;
     }
 
-    if (ngx_sip_lws(p, end) != end) {
+    if (ngx_sip_skip_lws(p, end) != end) {
         return NGX_ERROR;
     }
 
@@ -739,7 +723,7 @@ ngx_sip_parse_token(u_char **pos, u_char *end, ngx_str_t *token)
     token->data = s;
     token->len = p - s;
 
-    p = ngx_sip_lws(p, end);
+    p = ngx_sip_skip_lws(p, end);
 
     if (p < end && *p != ',') {
         return NGX_ERROR;
@@ -772,13 +756,13 @@ ngx_sip_param(ngx_str_t *params, char *name, ngx_str_t *value)
     end = p + params->len;
 
     while (p < end) {
-        p = ngx_sip_lws(p, end);
+        p = ngx_sip_skip_lws(p, end);
 
         if (p == end || *p != ';') {
             return NGX_DECLINED;
         }
 
-        p = ngx_sip_lws(p + 1, end);
+        p = ngx_sip_skip_lws(p + 1, end);
         n = p;
 
         while (p < end && ngx_sip_is_token(*p)) {
@@ -791,10 +775,10 @@ ngx_sip_param(ngx_str_t *params, char *name, ngx_str_t *value)
         if ((size_t) (p - n) == len
             && ngx_strncasecmp(n, (u_char *) name, len) == 0)
         {
-            p = ngx_sip_lws(p, end);
+            p = ngx_sip_skip_lws(p, end);
 
             if (p < end && *p == '=') {
-                p = ngx_sip_lws(p + 1, end);
+                p = ngx_sip_skip_lws(p + 1, end);
                 value->data = p;
 
                 if (p < end && *p == '"') {
@@ -816,10 +800,10 @@ ngx_sip_param(ngx_str_t *params, char *name, ngx_str_t *value)
             return NGX_OK;
         }
 
-        p = ngx_sip_lws(p, end);
+        p = ngx_sip_skip_lws(p, end);
 
         if (p < end && *p == '=') {
-            p = ngx_sip_lws(p + 1, end);
+            p = ngx_sip_skip_lws(p + 1, end);
 
             if (p < end && *p == '"') {
                 if (ngx_sip_parse_quoted(&p, end) != NGX_OK) {
