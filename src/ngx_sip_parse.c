@@ -479,8 +479,7 @@ ngx_sip_header_id(u_char *name, size_t len)
         return NGX_SIP_HDR_OTHER;
     }
 
-    if (!ngx_sip_name_eq(name, (char *) ngx_sip_header_names[id].data, len))
-    {
+    if (!ngx_sip_name_eq(name, (char *) ngx_sip_header_names[id].data, len)) {
         return NGX_SIP_HDR_OTHER;
     }
 

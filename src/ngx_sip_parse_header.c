@@ -248,9 +248,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
         }
 
         if (via) {
-            if (name.len == 6
-                && ngx_sip_name_eq(name.data, "branch", 6))
-            {
+            if (name.len == 6 && ngx_sip_name_eq(name.data, "branch", 6)) {
                 if (value.len == 0) {
                     return NGX_ERROR;
                 }
@@ -287,9 +285,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
             {
                 via->maddr = value;
 
-            } else if (name.len == 3
-                       && ngx_sip_name_eq(name.data, "ttl", 3))
-            {
+            } else if (name.len == 3 && ngx_sip_name_eq(name.data, "ttl", 3)) {
                 if (ngx_sip_parse_digits(&value, &n) != NGX_OK || n > 255) {
                     return NGX_ERROR;
                 }
@@ -298,9 +294,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
             }
 
         } else if (addr) {
-            if (name.len == 3
-                && ngx_sip_name_eq(name.data, "tag", 3))
-            {
+            if (name.len == 3 && ngx_sip_name_eq(name.data, "tag", 3)) {
                 if (value.len == 0) {
                     return NGX_ERROR;
                 }

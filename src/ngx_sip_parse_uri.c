@@ -70,13 +70,10 @@ ngx_sip_parse_uri(u_char *p, u_char *end, ngx_sip_uri_t *uri)
 
     p++;
 
-    if (uri->scheme.len == 3 && ngx_sip_name_eq(s, "sip", 3))
-    {
+    if (uri->scheme.len == 3 && ngx_sip_name_eq(s, "sip", 3)) {
         uri->scheme_id = NGX_SIP_SCHEME_SIP;
 
-    } else if (uri->scheme.len == 4
-               && ngx_sip_name_eq(s, "sips", 4))
-    {
+    } else if (uri->scheme.len == 4 && ngx_sip_name_eq(s, "sips", 4)) {
         uri->scheme_id = NGX_SIP_SCHEME_SIPS;
 
     } else {
@@ -348,24 +345,16 @@ ngx_sip_parse_uri_params(u_char **pos, u_char *end, ngx_sip_uri_t *uri)
             }
         }
 
-        if (n.len == 9
-            && ngx_sip_name_eq(n.data, "transport", 9))
-        {
+        if (n.len == 9 && ngx_sip_name_eq(n.data, "transport", 9)) {
             uri->transport = v;
 
-        } else if (n.len == 5
-                   && ngx_sip_name_eq(n.data, "maddr", 5))
-        {
+        } else if (n.len == 5 && ngx_sip_name_eq(n.data, "maddr", 5)) {
             uri->maddr = v;
 
-        } else if (n.len == 4
-                   && ngx_sip_name_eq(n.data, "user", 4))
-        {
+        } else if (n.len == 4 && ngx_sip_name_eq(n.data, "user", 4)) {
             uri->user_param = v;
 
-        } else if (n.len == 2
-                   && ngx_sip_name_eq(n.data, "lr", 2))
-        {
+        } else if (n.len == 2 && ngx_sip_name_eq(n.data, "lr", 2)) {
             uri->lr = 1;
         }
     }
