@@ -5,6 +5,9 @@
 # inside "unshare -n" (make bench-proxy does).
 #
 #   bench/proxy.sh [CALLS] [RATE] [WORKERS]
+#
+# TRANSPORT=tcp: the caller connects over TCP (one connection, SIPp's
+# -t t1); the callee stays on UDP.
 
 set -eu
 
@@ -30,6 +33,7 @@ events { worker_connections 8192; }
 stream {
     server {
         listen 127.0.0.1:$PORT udp;
+$([ "${TRANSPORT:-udp}" = tcp ] && echo "        listen 127.0.0.1:$PORT;")
         sip on;
         sip_domain example.com;
         sip_pass 127.0.0.1:$UAS;
@@ -63,7 +67,10 @@ sleep 0.5
 
 before=$(cpu)
 start=$(date +%s.%N)
-sipp -sf "$DIR/uac_call.xml" -s bob -i 127.0.0.1 -p $UAC -m "$N" \
+uac_transport=
+[ "${TRANSPORT:-udp}" = tcp ] && uac_transport="-t t1"
+
+sipp -sf "$DIR/uac_call.xml" -s bob -i 127.0.0.1 -p $UAC -m "$N" $uac_transport \
     -r "$RATE" -l 5000 -timeout 600s -nostdin \
     -default_behaviors all,-abortunexp \
     127.0.0.1:$PORT > "$DIR/uac.out" 2>&1 || true
@@ -81,9 +88,10 @@ failed=$(grep -a "Failed call" "$DIR/uac.out" | tail -1 | awk -F'|' '{print $3+0
 
 awk -v n="$N" -v ok="${ok:-0}" -v failed="${failed:-0}" \
     -v t0="$start" -v t1="$end" -v c0="$before" -v c1="$after" -v hz="$hz" \
-    -v w="$WORKERS" -v r="$RATE" 'BEGIN {
+    -v w="$WORKERS" -v r="$RATE" -v tr="${TRANSPORT:-udp}" 'BEGIN {
     secs = t1 - t0; cpu = (c1 - c0) / hz;
     printf "workers                      %d\n", w;
+    printf "caller transport             %s\n", tr;
     printf "calls / successful / failed  %d / %d / %d at %d calls/s\n", n, ok, failed, r;
     printf "wall time                    %.1f s\n", secs;
     printf "nginx CPU (user+sys)         %.2f s\n", cpu;
