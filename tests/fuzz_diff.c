@@ -36,16 +36,6 @@ ngx_int_t base_ngx_sip_parse_addr(u_char **pos, u_char *end,
 ngx_int_t base_ngx_sip_parse_cseq(ngx_str_t *value, ngx_sip_cseq_t *cseq);
 
 
-static ngx_sip_dump_ops_t  fuzz_new = {
-    ngx_sip_frame_init,
-    ngx_sip_frame,
-    ngx_sip_parse_message,
-    ngx_sip_msg_validate,
-    ngx_sip_parse_via,
-    ngx_sip_parse_addr,
-    ngx_sip_parse_cseq
-};
-
 static ngx_sip_dump_ops_t  fuzz_base = {
     base_ngx_sip_frame_init,
     base_ngx_sip_frame,
@@ -102,7 +92,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
 
     a = fuzz_dump(&fuzz_base, buf, size, &na);
-    b = fuzz_dump(&fuzz_new, buf, size, &nb);
+    b = fuzz_dump(&ngx_sip_dump_core, buf, size, &nb);
 
     if (na != nb || memcmp(a, b, na) != 0) {
         fprintf(stderr, "base and new differ\n--- base\n%s\n--- new\n%s\n",

@@ -40,6 +40,19 @@ typedef struct {
 } ngx_sip_dump_ops_t;
 
 
+/* the core this is built with */
+
+static ngx_sip_dump_ops_t  ngx_sip_dump_core = {
+    ngx_sip_frame_init,
+    ngx_sip_frame,
+    ngx_sip_parse_message,
+    ngx_sip_msg_validate,
+    ngx_sip_parse_via,
+    ngx_sip_parse_addr,
+    ngx_sip_parse_cseq
+};
+
+
 static ngx_sip_header_t     dump_headers[NGX_SIP_MAX_HEADERS];
 static u_char              *dump_base;
 static FILE                *dump_out;

@@ -19,17 +19,6 @@
 #include <stdlib.h>
 
 
-static ngx_sip_dump_ops_t  dump_core = {
-    ngx_sip_frame_init,
-    ngx_sip_frame,
-    ngx_sip_parse_message,
-    ngx_sip_msg_validate,
-    ngx_sip_parse_via,
-    ngx_sip_parse_addr,
-    ngx_sip_parse_cseq
-};
-
-
 static void
 dump_file(const char *name)
 {
@@ -48,7 +37,7 @@ dump_file(const char *name)
 
     printf("== %s %zu\n", name, len);
 
-    ngx_sip_dump(stdout, &dump_core, buf, len);
+    ngx_sip_dump(stdout, &ngx_sip_dump_core, buf, len);
 }
 
 
