@@ -21,6 +21,11 @@
 #include <ngx_core.h>
 #endif
 
+#if (defined __SSE2__ && !defined NGX_SIP_NO_SSE2)
+#include <emmintrin.h>
+#define NGX_SIP_SSE2                1
+#endif
+
 
 #define NGX_SIP_VERSION_20          2000
 
@@ -388,6 +393,56 @@ ngx_sip_span(u_char *p, u_char *end, ngx_uint_t set)
     }
 
     return p;
+}
+
+
+/*
+ * The first CR or LF at or after p, or NULL.  A header line ends at its
+ * first CR or LF (any other CR is an error), so one scan for both does
+ * the job of a memchr() for LF and one for a bare CR before it.  With
+ * SSE2 (every x86-64) 16 octets a compare, the last 16 read overlapping
+ * the ones before them rather than one at a time; nothing outside
+ * p .. last - 1 is read.
+ */
+
+static ngx_inline u_char *
+ngx_sip_find_eol(u_char *p, u_char *last)
+{
+#if (NGX_SIP_SSE2)
+    unsigned  mask;
+    __m128i   v, cr, lf;
+
+    if (last - p >= 16) {
+        cr = _mm_set1_epi8(CR);
+        lf = _mm_set1_epi8(LF);
+
+        for ( ;; ) {
+            v = _mm_loadu_si128((const __m128i *) p);
+            mask = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, cr),
+                                                  _mm_cmpeq_epi8(v, lf)));
+
+            if (mask) {
+                return p + __builtin_ctz(mask);
+            }
+
+            if (last - p == 16) {
+                return NULL;
+            }
+
+            /* the overlapped octets had neither, so they cannot match */
+
+            p = (last - p >= 32) ? p + 16 : last - 16;
+        }
+    }
+#endif
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p == CR || *p == LF) {
+            return p;
+        }
+    }
+
+    return NULL;
 }
 
 

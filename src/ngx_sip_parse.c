@@ -1398,7 +1398,7 @@ error:
 static ngx_int_t
 ngx_sip_parse_header_line(u_char **pos, u_char *last, ngx_sip_header_t *h)
 {
-    u_char   ch, *p, *lf, *cr, *eol, *value_start, *value_end;
+    u_char   ch, *p, *lf, *eol, *value_start, *value_end;
     enum {
         sw_start = 0,
         sw_name,
@@ -1509,26 +1509,34 @@ ngx_sip_parse_header_line(u_char **pos, u_char *last, ngx_sip_header_t *h)
         case sw_value:
 
             /*
-             * The rest of the line at once: memchr() finds its end much
-             * faster than a step per octet, then its last non-blank is
-             * where the value ends.  A CR that does not end the line is
-             * an error, as in the other states.
+             * The rest of the line at once: its first CR or LF, then its
+             * last non-blank is where the value ends.  A CR that does not
+             * end the line is an error, as in the other states, unless no
+             * LF follows at all: then the line is not complete yet.
              */
 
-            lf = ngx_sip_memchr(p, LF, last - p);
+            eol = ngx_sip_find_eol(p, last);
 
-            if (lf == NULL) {
+            if (eol == NULL) {
                 p = last;
                 goto again;
             }
 
-            eol = (lf > p && lf[-1] == CR) ? lf - 1 : lf;
+            lf = eol;
 
-            if (eol > p) {
-                cr = ngx_sip_memchr(p, CR, eol - p);
+            if (*eol == CR) {
+                lf = eol + 1;
 
-                if (cr != NULL) {
-                    p = cr;
+                if (lf == last || *lf != LF) {
+
+                    if (lf == last
+                        || ngx_sip_memchr(lf, LF, last - lf) == NULL)
+                    {
+                        p = last;
+                        goto again;
+                    }
+
+                    p = eol;
                     goto invalid;
                 }
             }

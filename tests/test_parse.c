@@ -1199,10 +1199,71 @@ test_chars(void)
 }
 
 
+/*
+ * ngx_sip_find_eol() against a loop, at every length up to three of its
+ * 16-octet steps, with CR, LF or neither at every place; the octets after
+ * "last" are CRs, which it must never return.
+ */
+
+static void
+test_find_eol(void)
+{
+    u_char      buf[64], *want, *got;
+    size_t      n, i, at;
+    ngx_uint_t  c, bad;
+
+    static const u_char  eol[] = { CR, LF, 0 };
+
+    bad = 0;
+
+    for (n = 0; n <= 48; n++) {
+        for (c = 0; c < 3; c++) {
+            for (at = 0; at <= n; at++) {
+
+                ngx_memset(buf, CR, sizeof(buf));
+                ngx_memset(buf, 'x', n);
+
+                if (at < n && eol[c]) {
+                    buf[at] = eol[c];
+                }
+
+                want = NULL;
+
+                for (i = 0; i < n; i++) {
+                    if (buf[i] == CR || buf[i] == LF) {
+                        want = &buf[i];
+                        break;
+                    }
+                }
+
+                got = ngx_sip_find_eol(buf, buf + n);
+
+                if (got != want) {
+                    bad++;
+                }
+
+                /* a second CR or LF after the first changes nothing */
+
+                if (want && want + 1 < buf + n) {
+                    want[1] = LF;
+
+                    if (ngx_sip_find_eol(buf, buf + n) != want) {
+                        bad++;
+                    }
+                }
+            }
+        }
+    }
+
+    NGX_SIP_CHECK(bad == 0, "find_eol at every length and place");
+}
+
+
 int
 main(void)
 {
     test_chars();
+    test_find_eol();
     test_request_line();
     test_bad_request_line();
     test_status_line();

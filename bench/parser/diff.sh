@@ -6,6 +6,9 @@
 # and compares what they print, file by file.
 #
 #   bench/parser/diff.sh [REV [FILE_OR_DIR...]]
+#
+# NEW_CFLAGS are added to the working tree's build only, e.g.
+# NEW_CFLAGS=-DNGX_SIP_NO_SSE2 compares the portable line scan with HEAD's.
 
 set -eu
 
@@ -29,7 +32,7 @@ git archive "$REV" src | tar -x -C "$OUT/base"
 
 "$CC" "${CFLAGS[@]/#-Isrc/-I$OUT/base/src}" -o "$OUT/dump_base" \
     bench/parser/parse_dump.c "$OUT"/base/src/ngx_sip_*.c -lcrypto
-"$CC" "${CFLAGS[@]}" -o "$OUT/dump_new" \
+"$CC" "${CFLAGS[@]}" ${NEW_CFLAGS:-} -o "$OUT/dump_new" \
     bench/parser/parse_dump.c src/ngx_sip_*.c -lcrypto
 
 if [ $# -eq 0 ]; then
