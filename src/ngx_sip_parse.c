@@ -1398,7 +1398,7 @@ error:
 static ngx_int_t
 ngx_sip_parse_header_line(u_char **pos, u_char *last, ngx_sip_header_t *h)
 {
-    u_char   ch, *p, *lf, *eol, *value_start, *value_end;
+    u_char   ch, *p, *q, *lf, *eol, *value_start, *value_end;
     enum {
         sw_start = 0,
         sw_name,
@@ -1421,6 +1421,54 @@ ngx_sip_parse_header_line(u_char **pos, u_char *last, ngx_sip_header_t *h)
     value_end = NULL;
 
     h->start = p;
+
+    /*
+     * Nearly every line is "name: value CRLF" with no fold: it is taken
+     * straight, without a state change per octet.  Anything else (LWS
+     * before the colon, an empty value, a bare CR or LF, a fold, an
+     * error, an incomplete line) goes through the state machine below,
+     * from the start of the line.
+     */
+
+    if (ngx_sip_is_token(*p)) {
+        q = ngx_sip_span(p + 1, last, NGX_SIP_C_TOKEN);
+
+        if (q < last && *q == ':') {
+            value_start = q + 1;
+
+            while (value_start < last
+                   && (*value_start == ' ' || *value_start == '\t'))
+            {
+                value_start++;
+            }
+
+            if (value_start < last
+                && *value_start != CR && *value_start != LF)
+            {
+                eol = ngx_sip_find_eol(value_start + 1, last);
+
+                if (eol != NULL
+                    && *eol == CR && last - eol >= 2 && eol[1] == LF
+                    && (last - eol == 2 || (eol[2] != ' ' && eol[2] != '\t')))
+                {
+                    h->name.data = p;
+                    h->name.len = q - p;
+
+                    p = eol + 2;
+
+                    while (eol[-1] == ' ' || eol[-1] == '\t') {
+                        eol--;
+                    }
+
+                    value_end = eol;
+
+                    goto done;
+                }
+            }
+
+            value_start = NULL;
+        }
+    }
 
     for ( /* void */ ; p < last; p++) {
         ch = *p;
