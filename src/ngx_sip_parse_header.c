@@ -22,8 +22,8 @@
 static ngx_int_t ngx_sip_parse_gen_params(u_char **pos, u_char *end,
     ngx_str_t *params, ngx_sip_via_t *via, ngx_sip_addr_t *addr);
 static ngx_int_t ngx_sip_parse_quoted(u_char **pos, u_char *end);
-static ngx_int_t ngx_sip_parse_qvalue(ngx_str_t *v, ngx_uint_t *q);
-static ngx_int_t ngx_sip_parse_digits(ngx_str_t *v, uint32_t *n);
+static ngx_int_t ngx_sip_parse_qvalue(u_char *p, size_t len, ngx_uint_t *q);
+static ngx_int_t ngx_sip_parse_digits(u_char *p, size_t len, uint32_t *n);
 
 
 /* cleared by a copy, not memset(): see ngx_sip_uri_zero */
@@ -271,7 +271,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
                 via->rport_text = value;
 
                 if (value.len) {
-                    if (ngx_sip_parse_digits(&value, &n) != NGX_OK
+                    if (ngx_sip_parse_digits(value.data, value.len, &n) != NGX_OK
                         || n == 0 || n > 65535)
                     {
                         return NGX_ERROR;
@@ -286,7 +286,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
                 via->maddr = value;
 
             } else if (name.len == 3 && ngx_sip_name_eq(name.data, "ttl", 3)) {
-                if (ngx_sip_parse_digits(&value, &n) != NGX_OK || n > 255) {
+                if (ngx_sip_parse_digits(value.data, value.len, &n) != NGX_OK || n > 255) {
                     return NGX_ERROR;
                 }
 
@@ -304,7 +304,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
             } else if (name.len == 7
                        && ngx_sip_name_eq(name.data, "expires", 7))
             {
-                if (ngx_sip_parse_digits(&value, &n) != NGX_OK) {
+                if (ngx_sip_parse_digits(value.data, value.len, &n) != NGX_OK) {
                     return NGX_ERROR;
                 }
 
@@ -313,7 +313,7 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
                 addr->has_expires = 1;
 
             } else if (name.len == 1 && (name.data[0] | 0x20) == 'q') {
-                if (ngx_sip_parse_qvalue(&value, &addr->q) != NGX_OK) {
+                if (ngx_sip_parse_qvalue(value.data, value.len, &addr->q) != NGX_OK) {
                     return NGX_ERROR;
                 }
 
@@ -368,17 +368,12 @@ ngx_sip_parse_quoted(u_char **pos, u_char *end)
 /* qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) */
 
 static ngx_int_t
-ngx_sip_parse_qvalue(ngx_str_t *v, ngx_uint_t *q)
+ngx_sip_parse_qvalue(u_char *p, size_t len, ngx_uint_t *q)
 {
-    u_char      *p, *end;
+    u_char      *end;
     ngx_uint_t   n, scale;
 
-    if (v->len == 0) {
-        return NGX_ERROR;
-    }
-
-    p = v->data;
-    end = p + v->len;
+    end = p + len;
 
     if (p == end || (*p != '0' && *p != '1')) {
         return NGX_ERROR;
@@ -411,17 +406,12 @@ ngx_sip_parse_qvalue(ngx_str_t *v, ngx_uint_t *q)
 
 
 static ngx_int_t
-ngx_sip_parse_digits(ngx_str_t *v, uint32_t *n)
+ngx_sip_parse_digits(u_char *p, size_t len, uint32_t *n)
 {
-    u_char    *p, *end;
+    u_char    *end;
     uint64_t   value;
 
-    if (v->len == 0) {
-        return NGX_ERROR;
-    }
-
-    p = v->data;
-    end = p + v->len;
+    end = p + len;
 
     if (p == end) {
         return NGX_ERROR;
@@ -658,8 +648,7 @@ ngx_sip_parse_cseq(ngx_str_t *value, ngx_sip_cseq_t *cseq)
 ngx_int_t
 ngx_sip_parse_uint32(ngx_str_t *value, uint32_t *n)
 {
-    u_char     *p, *end, *s;
-    ngx_str_t   v;
+    u_char  *p, *end, *s;
 
     end = value->data + value->len;
     p = ngx_sip_skip_lws(value->data, end);
@@ -674,10 +663,7 @@ ngx_sip_parse_uint32(ngx_str_t *value, uint32_t *n)
         return NGX_ERROR;
     }
 
-    v.data = s;
-    v.len = p - s;
-
-    return ngx_sip_parse_digits(&v, n);
+    return ngx_sip_parse_digits(s, p - s, n);
 }
 
 
