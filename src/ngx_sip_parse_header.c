@@ -271,7 +271,8 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
                 via->rport_text = value;
 
                 if (value.len) {
-                    if (ngx_sip_parse_digits(value.data, value.len, &n) != NGX_OK
+                    if (ngx_sip_parse_digits(value.data, value.len, &n)
+                        != NGX_OK
                         || n == 0 || n > 65535)
                     {
                         return NGX_ERROR;
@@ -286,7 +287,9 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
                 via->maddr = value;
 
             } else if (name.len == 3 && ngx_sip_name_eq(name.data, "ttl", 3)) {
-                if (ngx_sip_parse_digits(value.data, value.len, &n) != NGX_OK || n > 255) {
+                if (ngx_sip_parse_digits(value.data, value.len, &n) != NGX_OK
+                    || n > 255)
+                {
                     return NGX_ERROR;
                 }
 
@@ -304,7 +307,9 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
             } else if (name.len == 7
                        && ngx_sip_name_eq(name.data, "expires", 7))
             {
-                if (ngx_sip_parse_digits(value.data, value.len, &n) != NGX_OK) {
+                if (ngx_sip_parse_digits(value.data, value.len, &n)
+                    != NGX_OK)
+                {
                     return NGX_ERROR;
                 }
 
@@ -313,7 +318,9 @@ ngx_sip_parse_gen_params(u_char **pos, u_char *end, ngx_str_t *params,
                 addr->has_expires = 1;
 
             } else if (name.len == 1 && (name.data[0] | 0x20) == 'q') {
-                if (ngx_sip_parse_qvalue(value.data, value.len, &addr->q) != NGX_OK) {
+                if (ngx_sip_parse_qvalue(value.data, value.len, &addr->q)
+                    != NGX_OK)
+                {
                     return NGX_ERROR;
                 }
 

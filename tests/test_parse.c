@@ -400,6 +400,13 @@ test_header_names(void)
                   && m.count[NGX_SIP_HDR_OTHER] == 6
                   && m.headers[4].id == NGX_SIP_HDR_TO, "near misses");
 
+    /* same length, first and last letter as a known name: same slot */
+
+    rc = parse(RL "Vxa: a\r\nCall-XD: b\r\nContect: c\r\nFrxm: d\r\n"
+               "Record-Rxxte: e\r\n\r\n", 0);
+    NGX_SIP_CHECK(rc == NGX_SIP_OK && m.nheaders == 5
+                  && m.count[NGX_SIP_HDR_OTHER] == 5, "slot near misses");
+
     /* names with all the token characters; unknown ones kept as sent */
 
     rc = parse(RL "extensionHeader-!.%*+_`'~:\xef\xbb\xbf\xe5\xa4\xa7\r\n"
