@@ -235,25 +235,28 @@ ngx_sip_parse_host(u_char **pos, u_char *end, ngx_sip_uri_t *uri)
             return NGX_ERROR;
         }
 
-        /* an IPv4 address, or a name: a name has a label with a letter */
+        /*
+         * an IPv4 address, or a name: a name has a label with a letter,
+         * so digits and dots that are no IPv4 address are an error
+         */
 
-        digits_only = 1;
-
-        for (q = s; q < p; q++) {
-            if (!((*q >= '0' && *q <= '9') || *q == '.')) {
-                digits_only = 0;
-                break;
-            }
-        }
-
-        if (digits_only) {
-            if (ngx_sip_is_ipv4(s, p) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
+        if (*s >= '0' && *s <= '9' && ngx_sip_is_ipv4(s, p) == NGX_OK) {
             uri->host_type = NGX_SIP_HOST_IPV4;
 
         } else {
+            digits_only = 1;
+
+            for (q = s; q < p; q++) {
+                if (!((*q >= '0' && *q <= '9') || *q == '.')) {
+                    digits_only = 0;
+                    break;
+                }
+            }
+
+            if (digits_only) {
+                return NGX_ERROR;
+            }
+
             uri->host_type = NGX_SIP_HOST_NAME;
         }
     }
