@@ -457,7 +457,11 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
 {
     u_char  *p, *s, *q, *uri_end;
 
-    /* field by field: 344 octets are past what gcc copies with moves */
+    /*
+     * field by field: 344 octets are past what gcc copies with moves;
+     * the URI is cleared by ngx_sip_parse_uri(), or before a return that
+     * does not get to it
+     */
 
     ngx_str_null(&addr->text);
     ngx_str_null(&addr->display);
@@ -466,7 +470,6 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
     ngx_str_null(&addr->tag);
     ngx_str_null(&addr->expires_text);
     ngx_str_null(&addr->q_text);
-    addr->uri = ngx_sip_uri_zero;
     addr->q = 1000;
     addr->expires = 0;
     addr->has_expires = 0;
@@ -478,6 +481,7 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
 
     if (p == end) {
         *pos = p;
+        addr->uri = ngx_sip_uri_zero;
         return NGX_DECLINED;
     }
 
@@ -488,6 +492,7 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
 
         if (q == end || *q == ',' || *q == ';') {
             addr->star = 1;
+            addr->uri = ngx_sip_uri_zero;
             p++;
 
             if (ngx_sip_parse_gen_params(&p, end, &addr->params, NULL, addr)
@@ -506,7 +511,7 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
 
     if (*p == '"') {
         if (ngx_sip_parse_quoted(&p, end) != NGX_OK) {
-            return NGX_ERROR;
+            goto failed;
         }
 
         addr->display.data = s;
@@ -515,7 +520,7 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
         p = ngx_sip_skip_lws(p, end);
 
         if (p == end || *p != '<') {
-            return NGX_ERROR;
+            goto failed;
         }
 
     } else if (*p != '<') {
@@ -553,7 +558,7 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
         p = ngx_sip_memchr(p, '>', end - p);
 
         if (p == NULL) {
-            return NGX_ERROR;
+            goto failed;
         }
 
         uri_end = p++;
@@ -597,6 +602,12 @@ ngx_sip_parse_addr(u_char **pos, u_char *end, ngx_sip_addr_t *addr,
     *pos = p;
 
     return NGX_OK;
+
+failed:
+
+    addr->uri = ngx_sip_uri_zero;
+
+    return NGX_ERROR;
 }
 
 

@@ -23,6 +23,13 @@
 
 #define DUMP_MAX_SIZE  65536
 
+/*
+ * What the message, a Via and an address hold before a parser is given
+ * them: not zero (the glue does not clear them), so that a field that a
+ * parser leaves unwritten, on any return, shows in the dump.
+ */
+#define DUMP_POISON    0xa5
+
 
 /* the core's entry points, so that a renamed second copy can be dumped */
 
@@ -192,14 +199,14 @@ dump_lists(ngx_sip_msg_t *m)
 
         case NGX_SIP_HDR_VIA:
             for (n = 0; n < 64; n++) {
-                ngx_memzero(&via, sizeof(ngx_sip_via_t));
+                ngx_memset(&via, DUMP_POISON, sizeof(ngx_sip_via_t));
                 rc = dump_ops->parse_via(&p, end, &via);
                 dump_p("  via#%lu rc=%ld at=%ld\n", (unsigned long) n,
                        (long) rc, (long) (p - dump_base));
+                dump_via(&via);
                 if (rc != NGX_OK) {
                     break;
                 }
-                dump_via(&via);
                 if (!dump_next(&p, end)) {
                     break;
                 }
@@ -213,14 +220,14 @@ dump_lists(ngx_sip_msg_t *m)
         case NGX_SIP_HDR_RECORD_ROUTE:
         case NGX_SIP_HDR_PATH:
             for (n = 0; n < 64; n++) {
-                ngx_memzero(&addr, sizeof(ngx_sip_addr_t));
+                ngx_memset(&addr, DUMP_POISON, sizeof(ngx_sip_addr_t));
                 rc = dump_ops->parse_addr(&p, end, &addr, 1);
                 dump_p("  addr#%lu rc=%ld at=%ld\n", (unsigned long) n,
                        (long) rc, (long) (p - dump_base));
+                dump_addr("addr", &addr);
                 if (rc != NGX_OK) {
                     break;
                 }
-                dump_addr("addr", &addr);
                 if (!dump_next(&p, end)) {
                     break;
                 }
@@ -299,7 +306,7 @@ ngx_sip_dump(FILE *out, ngx_sip_dump_ops_t *ops, u_char *buf, size_t len)
     dump_frame(buf, len);
 
     for (stream = 0; stream < 2; stream++) {
-        ngx_memzero(&m, sizeof(ngx_sip_msg_t));
+        ngx_memset(&m, DUMP_POISON, sizeof(ngx_sip_msg_t));
         m.headers = dump_headers;
         m.max_headers = NGX_SIP_MAX_HEADERS;
 
