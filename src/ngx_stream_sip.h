@@ -193,6 +193,7 @@ void ngx_stream_sip_table_insert(ngx_stream_sip_table_t *t,
     ngx_stream_sip_tnode_t *node);
 void ngx_stream_sip_table_delete(ngx_stream_sip_table_t *t,
     ngx_stream_sip_tnode_t *node);
+uint32_t ngx_stream_sip_table_key(ngx_str_t *branch);
 
 ngx_int_t ngx_stream_sip_channel_worker(ngx_uint_t worker);
 ngx_int_t ngx_stream_sip_channel_worker_gen(ngx_uint_t generation,

@@ -1883,7 +1883,7 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     }
 
     if (stx->their.len) {
-        stx->node.key = ngx_crc32_short(stx->their.data, stx->their.len);
+        stx->node.key = ngx_stream_sip_table_key(&stx->their);
         ngx_stream_sip_table_insert(&ngx_stream_sip_stxs, &stx->node);
         stx->in_table = 1;
     }
@@ -2168,7 +2168,7 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     /* a leaving worker waits for its branches' answers (or timeouts) */
     b->timeout.cancelable = 0;
 
-    b->node.key = ngx_crc32_short(b->branch.data, b->branch.len);
+    b->node.key = ngx_stream_sip_table_key(&b->branch);
     ngx_stream_sip_table_insert(&ngx_stream_sip_branches, &b->node);
 
     b->next = stx->branches;
@@ -2944,10 +2944,7 @@ ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b)
 }
 
 
-/*
- * Equal keys may sit on either side after rotations, so both subtrees
- * of a node with the key are searched.
- */
+/* a server transaction by the branch it was sent with, or a branch of ours */
 
 static ngx_stream_sip_tnode_t *
 ngx_stream_sip_table_find(ngx_stream_sip_table_t *t, ngx_str_t *branch,
@@ -2958,7 +2955,7 @@ ngx_stream_sip_table_find(ngx_stream_sip_table_t *t, ngx_str_t *branch,
     ngx_stream_sip_tnode_t   *node;
     ngx_stream_sip_stx_t     *stx;
 
-    key = ngx_crc32_short(branch->data, branch->len);
+    key = ngx_stream_sip_table_key(branch);
 
     for (node = ngx_stream_sip_table_bucket(t, key); node; node = node->next)
     {

@@ -18,6 +18,11 @@
  * one up in a tree that deep: cache misses all the way down
  * (docs/benchmarks.md).  Buckets double when there are more nodes than
  * buckets; they never shrink.
+ *
+ * The key is a keyed hash (SipHash, the module's secret key): branches
+ * are chosen by whoever sends the requests, and CRC32 collisions are
+ * easy to make, so many requests could be made to share one bucket and
+ * every lookup to walk them all.
  */
 
 
@@ -78,6 +83,14 @@ ngx_stream_sip_table_delete(ngx_stream_sip_table_t *t,
     node->next = NULL;
     node->prev = NULL;
     t->n--;
+}
+
+
+uint32_t
+ngx_stream_sip_table_key(ngx_str_t *branch)
+{
+    return (uint32_t) ngx_sip_siphash(ngx_stream_sip_key, branch->data,
+                                      branch->len);
 }
 
 
