@@ -65,7 +65,6 @@ static const ngx_sip_frame_t  ngx_sip_frame_zero;
 #define NGX_SIP_BAD_EXPIRES        0x02
 #define NGX_SIP_BAD_CONTACT        0x04
 #define NGX_SIP_BAD_ROUTE          0x08
-#define NGX_SIP_BAD_RECORD_ROUTE   0x10
 
 
 ngx_str_t  ngx_sip_method_names[] = {
@@ -1774,7 +1773,9 @@ ngx_sip_parse_size(ngx_str_t *value, size_t *n)
  *
  *   505 for a version we do not speak, before anything else;
  *   400 for missing, repeated or malformed mandatory headers, the
- *       Request-URI, and the other headers we parse here;
+ *       Request-URI, and the other headers we use: Route, Expires, and
+ *       the Contacts of a REGISTER (what nothing uses is not parsed:
+ *       RFC 3261 16.3 has a proxy forward it as it came);
  *   416 for a Request-URI scheme other than sip, sips and tel;
  *   420 for Require/Proxy-Require option tags we do not support;
  *   483 for Max-Forwards 0, only when all else is right, so that the
@@ -1974,11 +1975,6 @@ ngx_sip_validate_headers(ngx_sip_msg_t *m, ngx_sip_error_t *err)
         return NGX_ERROR;
     }
 
-    if (bad & NGX_SIP_BAD_RECORD_ROUTE) {
-        ngx_sip_set_error(err, 400, "Bad Record-Route");
-        return NGX_ERROR;
-    }
-
     return NGX_OK;
 }
 
@@ -2105,12 +2101,24 @@ ngx_sip_validate_lines(ngx_sip_msg_t *m)
 
             break;
 
+        /*
+         * RFC 3261 16.3: a proxy checks what it uses, and forwards the
+         * rest as it came, well-formed or not.  The registrar uses the
+         * Contacts of a REGISTER; nothing here uses those of any other
+         * message, or a Record-Route (ours is added, theirs are copied),
+         * so they are not parsed at all.
+         */
+
         case NGX_SIP_HDR_CONTACT:
+            if (!(m->request && m->method_id == NGX_SIP_REGISTER)) {
+                break;
+            }
+
+            /* fall through */
+
         case NGX_SIP_HDR_ROUTE:
-        case NGX_SIP_HDR_RECORD_ROUTE:
             bit = (h->id == NGX_SIP_HDR_CONTACT) ? NGX_SIP_BAD_CONTACT
-                  : (h->id == NGX_SIP_HDR_ROUTE) ? NGX_SIP_BAD_ROUTE
-                  : NGX_SIP_BAD_RECORD_ROUTE;
+                                                  : NGX_SIP_BAD_ROUTE;
 
             if (!(bad & bit) && ngx_sip_validate_addr_line(m, h) != NGX_OK) {
                 bad |= bit;
@@ -2186,7 +2194,7 @@ ngx_sip_validate_addr(ngx_sip_header_t *h, ngx_sip_addr_t *addr)
 }
 
 
-/* a line of Contact, Route or Record-Route: a comma list */
+/* a line of Contact or Route: a comma list */
 
 static ngx_int_t
 ngx_sip_validate_addr_line(ngx_sip_msg_t *m, ngx_sip_header_t *h)

@@ -25,6 +25,10 @@
 
 #define BASE    VIA FROM TO CALLID CSEQ MF
 
+/* a REGISTER: the one request whose Contacts are parsed (the registrar's) */
+#define RLREG   "REGISTER sip:example.com SIP/2.0\r\n"
+#define BASEREG VIA FROM TO CALLID "CSeq: 1 REGISTER\r\n" MF
+
 #define STATUS  "SIP/2.0 200 OK\r\n"
 
 
@@ -989,28 +993,39 @@ test_validate(void)
     VCHECK(RL BASE "Expires: 4294967296\r\n\r\n", 400, "Bad Expires");
     VCHECK(RL BASE "Expires: 4294967295\r\n\r\n", 0, NULL);
     VCHECK(RL BASE "Expires: soon\r\n\r\n", 400, "Bad Expires");
-    VCHECK(RL BASE "Contact: sip:user@example.com?Route=%3Csip:sip.example"
+    VCHECK(RLREG BASEREG "Contact: sip:user@example.com?Route=%3Csip:sip.example"
            ".com%3E\r\n\r\n", 400, "Bad Contact");
-    VCHECK(RL BASE "Contact: <sip:user@example.com?Route=%3Csip:sip.example"
+    VCHECK(RLREG BASEREG "Contact: <sip:user@example.com?Route=%3Csip:sip.example"
            ".com%3E>\r\n\r\n", 0, NULL);
-    VCHECK(RL BASE "Contact: sip:+19725552222@gw1.example.net;unknownparam"
+    VCHECK(RLREG BASEREG "Contact: sip:+19725552222@gw1.example.net;unknownparam"
            "\r\n\r\n", 0, NULL);
-    VCHECK(RL BASE "m: <sip:a@b>, \"B\" <sip:c@d>;q=0.5\r\nm: <sip:e@f>"
+    VCHECK(RLREG BASEREG "m: <sip:a@b>, \"B\" <sip:c@d>;q=0.5\r\nm: <sip:e@f>"
            "\r\n\r\n", 0, NULL);
-    VCHECK(RL BASE "Contact: <sip:a@b>,\r\n\r\n", 400, "Bad Contact");
-    VCHECK(RL BASE "Contact: <sip:a@b> <sip:c@d>\r\n\r\n",
+    VCHECK(RLREG BASEREG "Contact: <sip:a@b>,\r\n\r\n", 400, "Bad Contact");
+    VCHECK(RLREG BASEREG "Contact: <sip:a@b> <sip:c@d>\r\n\r\n",
            400, "Bad Contact");
-    VCHECK(RL BASE "Contact: \"Joe\" <sip:joe@example.org>;;;;\r\n\r\n",
+    VCHECK(RLREG BASEREG "Contact: \"Joe\" <sip:joe@example.org>;;;;\r\n\r\n",
            400, "Bad Contact");
-    VCHECK(RL BASE "Contact: *\r\nExpires: 0\r\n\r\n", 0, NULL);
-    VCHECK(RL BASE "Contact: *, <sip:a@b>\r\n\r\n", 400, "Bad Contact");
-    VCHECK(RL BASE "Contact: *\r\nContact: <sip:a@b>\r\n\r\n",
+    VCHECK(RLREG BASEREG "Contact: *\r\nExpires: 0\r\n\r\n", 0, NULL);
+    VCHECK(RLREG BASEREG "Contact: *, <sip:a@b>\r\n\r\n", 400, "Bad Contact");
+    VCHECK(RLREG BASEREG "Contact: *\r\nContact: <sip:a@b>\r\n\r\n",
            400, "Bad Contact");
+
+    /*
+     * RFC 3261 16.3: what a proxy does not use it forwards as it came,
+     * well-formed or not: the Contacts of other messages, Record-Route
+     */
+
+    VCHECK(RL BASE "Contact: <sip:a@b> <sip:c@d>\r\n"
+           "Record-Route: <sip:p1.example.com;lr>,\r\n\r\n", 0, NULL);
+    VCHECK(STATUS VIA FROM TO CALLID CSEQ "Contact: *, <sip:a@b>\r\n"
+           "Record-Route: sip:p1.example.com;lr\r\n\r\n", 0, NULL);
+
     VCHECK(RL BASE "Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>"
            "\r\n\r\n", 0, NULL);
     VCHECK(RL BASE "Route: sip:p1.example.com;lr\r\n\r\n", 400, "Bad Route");
-    VCHECK(RL BASE "Record-Route: <sip:p1.example.com;lr>,\r\n\r\n",
-           400, "Bad Record-Route");
+    VCHECK(STATUS VIA FROM TO CALLID CSEQ "Route: <sip:a@b>,\r\n\r\n",
+           400, "Bad Route");
 
     /* the Request-URI */
 

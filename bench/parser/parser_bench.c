@@ -13,9 +13,10 @@
  *   ngx_sip:  ngx_sip_parse_message() (datagram) + ngx_sip_msg_validate():
  *             start line, every header line split and identified,
  *             Content-Length, then R-URI, every Via, From, To, CSeq,
- *             Call-ID, Max-Forwards, Expires, every Contact, Route and
- *             Record-Route entry; nothing is allocated, the results are
- *             slices of the input;
+ *             Call-ID, Max-Forwards, Expires, every Route entry and the
+ *             Contacts of a REGISTER (what the proxy and the registrar
+ *             use; the rest is forwarded as it came, RFC 3261 16.3);
+ *             nothing is allocated, the results are slices of the input;
  *
  *   libosip2: osip_message_init() + osip_message_parse() +
  *             osip_message_free(): the message is copied, every header is
