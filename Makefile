@@ -90,7 +90,8 @@ FUZZ_TIME ?= 600
 fuzz:
 	@mkdir -p $(OBJS)/fuzz/corpus
 	$(CLANG) -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 \
-	    -fsanitize=fuzzer,address,undefined -o $(OBJS)/fuzz/fuzz_parse \
+	    -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $(OBJS)/fuzz/fuzz_parse \
 	    tests/fuzz_parse.c $(CORE_SRCS) -lcrypto
 	cut -f1 $(TORTURE)/verdicts.tsv | tail -n +2 | \
 	    while read f; do cp $(TORTURE)/$$f $(OBJS)/fuzz/corpus/; done
@@ -107,7 +108,8 @@ fuzz-diff:
 	git archive $(FUZZ_BASE) src | tar -x -C $(FUZZ_DIFF)
 	for f in $(FUZZ_DIFF)/src/ngx_sip_*.c; do \
 	    $(CLANG) -DNGX_SIP_STANDALONE -Itests -I$(FUZZ_DIFF)/src -g -O1 \
-	        -fsanitize=fuzzer-no-link,address,undefined -c $$f \
+	        -fsanitize=fuzzer-no-link,address,undefined \
+	        -fno-sanitize-recover=undefined -c $$f \
 	        -o $(FUZZ_DIFF)/base_$$(basename $$f .c).o || exit 1; done
 	nm --defined-only -g $(FUZZ_DIFF)/base_*.o | \
 	    awk 'NF == 3 { print $$3, "base_" $$3 }' | sort -u \
@@ -115,7 +117,8 @@ fuzz-diff:
 	for o in $(FUZZ_DIFF)/base_*.o; do \
 	    objcopy --redefine-syms=$(FUZZ_DIFF)/rename $$o || exit 1; done
 	$(CLANG) -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 \
-	    -fsanitize=fuzzer,address,undefined -o $(FUZZ_DIFF)/fuzz_diff \
+	    -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $(FUZZ_DIFF)/fuzz_diff \
 	    tests/fuzz_diff.c $(CORE_SRCS) $(FUZZ_DIFF)/base_*.o -lcrypto
 	cut -f1 $(TORTURE)/verdicts.tsv | tail -n +2 | \
 	    while read f; do cp $(TORTURE)/$$f $(FUZZ_DIFF)/corpus/; done

@@ -53,9 +53,24 @@ ngx_sip_parse_via(u_char **pos, u_char *end, ngx_sip_via_t *via)
     via->text.data = p;
     via->protocol.data = p;
 
-    /* protocol-name, version, transport: three tokens joined by "/" */
+    /*
+     * protocol-name, version, transport: three tokens joined by "/",
+     * nearly always "SIP/2.0": then the loop starts at the slash before
+     * the transport
+     */
 
-    for (i = 0; i < 3; i++) {
+    i = 0;
+
+    if (end - p >= 8
+        && (p[0] | 0x20) == 's' && (p[1] | 0x20) == 'i'
+        && (p[2] | 0x20) == 'p' && ngx_memcmp(p + 3, "/2.0/", 5) == 0)
+    {
+        via->protocol.len = 7;
+        p += 7;
+        i = 2;
+    }
+
+    for ( /* void */ ; i < 3; i++) {
 
         if (i) {
             p = ngx_sip_skip_lws(p, end);
@@ -380,6 +395,12 @@ ngx_sip_parse_qvalue(u_char *p, size_t len, ngx_uint_t *q)
     u_char      *end;
     ngx_uint_t   n, scale;
 
+    /* a parameter without "=" has no value: p is NULL */
+
+    if (len == 0) {
+        return NGX_ERROR;
+    }
+
     end = p + len;
 
     if (p == end || (*p != '0' && *p != '1')) {
@@ -417,6 +438,10 @@ ngx_sip_parse_digits(u_char *p, size_t len, uint32_t *n)
 {
     u_char    *end;
     uint64_t   value;
+
+    if (len == 0) {
+        return NGX_ERROR;
+    }
 
     end = p + len;
 
