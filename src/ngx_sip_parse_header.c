@@ -403,7 +403,7 @@ ngx_sip_parse_qvalue(u_char *p, size_t len, ngx_uint_t *q)
 
     end = p + len;
 
-    if (p == end || (*p != '0' && *p != '1')) {
+    if (*p != '0' && *p != '1') {
         return NGX_ERROR;
     }
 
@@ -444,10 +444,6 @@ ngx_sip_parse_digits(u_char *p, size_t len, uint32_t *n)
     }
 
     end = p + len;
-
-    if (p == end) {
-        return NGX_ERROR;
-    }
 
     value = 0;
 
