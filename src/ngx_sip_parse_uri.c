@@ -49,6 +49,21 @@ ngx_sip_parse_uri(u_char *p, u_char *end, ngx_sip_uri_t *uri)
 
     s = p;
 
+    if (end - p > 4
+        && (p[0] | 0x20) == 's' && (p[1] | 0x20) == 'i'
+        && (p[2] | 0x20) == 'p' && p[3] == ':')
+    {
+        /* nearly every URI: "sip:" at once */
+
+        uri->scheme.data = s;
+        uri->scheme.len = 3;
+        uri->scheme_id = NGX_SIP_SCHEME_SIP;
+
+        p += 4;
+
+        goto sip;
+    }
+
     if (p == end || !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
         return NGX_ERROR;
     }
@@ -101,6 +116,8 @@ ngx_sip_parse_uri(u_char *p, u_char *end, ngx_sip_uri_t *uri)
 
         return NGX_OK;
     }
+
+sip:
 
     /*
      * '@' appears nowhere after the userinfo of a SIP URI (neither
