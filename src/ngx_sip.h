@@ -618,9 +618,9 @@ size_t ngx_sip_digest_response(ngx_sip_credentials_t *cr, ngx_str_t *ha1,
     ngx_str_t *method, u_char *out);
 ngx_uint_t ngx_sip_auth_equal(u_char *a, u_char *b, size_t len);
 void ngx_sip_nonce_make(u_char *buf, uint32_t now, uint32_t rnd, u_char *key,
-    ngx_str_t *realm);
+    ngx_str_t *realm, ngx_str_t *addr);
 ngx_int_t ngx_sip_nonce_check(ngx_str_t *nonce, u_char *key,
-    ngx_str_t *realm, uint32_t now, uint32_t lifetime);
+    ngx_str_t *realm, ngx_str_t *addr, uint32_t now, uint32_t lifetime);
 
 
 #endif /* _NGX_SIP_H_INCLUDED_ */

@@ -371,25 +371,35 @@ ngx_sip_auth_equal(u_char *a, u_char *b, size_t len)
 
 /*
  * A nonce: 8 hex digits of time, 8 of a random number, 16 of SipHash
- * over both and the realm: any worker of any generation with the key
- * can tell ours from forged ones, and how old it is.
+ * over both, the realm and the address the challenge was sent to: any
+ * worker of any generation with the key can tell ours from forged ones,
+ * how old it is, and whether it comes back from the address it was given
+ * to (a nonce fetched from elsewhere is worthless with a forged source).
  */
 
 void
 ngx_sip_nonce_make(u_char *buf, uint32_t now, uint32_t rnd, u_char *key,
-    ngx_str_t *realm)
+    ngx_str_t *realm, ngx_str_t *addr)
 {
-    u_char    in[NGX_SIP_NONCE_LEN + 256], *p;
+    u_char    in[16 + 256 + 1 + 64], *p;
+    size_t    rlen, alen;
     uint64_t  mac;
 
     p = buf;
     p = ngx_sip_write_hex(p, now, 8);
     p = ngx_sip_write_hex(p, rnd, 8);
 
-    ngx_memcpy(in, buf, 16);
-    ngx_memcpy(in + 16, realm->data, ngx_min(realm->len, 256));
+    rlen = ngx_min(realm->len, 256);
+    alen = ngx_min(addr->len, 64);     /* an IPv6 address is 45 */
 
-    mac = ngx_sip_siphash(key, in, 16 + ngx_min(realm->len, 256));
+    /* a NUL between them: no realm and address can pass for another */
+
+    ngx_memcpy(in, buf, 16);
+    ngx_memcpy(in + 16, realm->data, rlen);
+    in[16 + rlen] = '\0';
+    ngx_memcpy(in + 16 + rlen + 1, addr->data, alen);
+
+    mac = ngx_sip_siphash(key, in, 16 + rlen + 1 + alen);
 
     (void) ngx_sip_write_hex(p, mac, 16);
 }
@@ -399,7 +409,7 @@ ngx_sip_nonce_make(u_char *buf, uint32_t now, uint32_t rnd, u_char *key,
 
 ngx_int_t
 ngx_sip_nonce_check(ngx_str_t *nonce, u_char *key, ngx_str_t *realm,
-    uint32_t now, uint32_t lifetime)
+    ngx_str_t *addr, uint32_t now, uint32_t lifetime)
 {
     u_char     buf[NGX_SIP_NONCE_LEN];
     uint64_t   t, r;
@@ -422,7 +432,7 @@ ngx_sip_nonce_check(ngx_str_t *nonce, u_char *key, ngx_str_t *realm,
         return NGX_ERROR;
     }
 
-    ngx_sip_nonce_make(buf, (uint32_t) t, (uint32_t) r, key, realm);
+    ngx_sip_nonce_make(buf, (uint32_t) t, (uint32_t) r, key, realm, addr);
 
     if (!ngx_sip_auth_equal(buf, nonce->data, NGX_SIP_NONCE_LEN)) {
         return NGX_ERROR;

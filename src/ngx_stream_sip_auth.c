@@ -17,9 +17,12 @@
  * Nonces need no state to be checked (ngx_sip_auth.c); what needs state
  * shared by workers is small: the highest nc seen per nonce, so that
  * credentials cannot be replayed within the nonce's life, and failures
- * per source address, so that password guessing ends in 403.  Both live
- * in one shared zone, an rbtree with an LRU queue that drops the oldest
- * entries when the zone is full.
+ * per source address, so that password guessing ends in 403.  Each has
+ * its own shared zone, an rbtree with an LRU queue that drops the oldest
+ * entries when the zone is full: failures from any number of sources
+ * never push a nonce count out.  A nonce is bound to the address it was
+ * sent to, and a failure is only counted for a nonce of the request's
+ * source: a forged source address cannot lock its owner out.
  *
  * The user file is read by each worker, again when its mtime changes
  * (looked at no more than once a second): a file of htdigest lines,
@@ -30,6 +33,7 @@
 #define NGX_STREAM_SIP_AUTH_FAIL_WINDOW  60
 #define NGX_STREAM_SIP_AUTH_MAX_FAILS    10
 #define NGX_STREAM_SIP_AUTH_ZONE_SIZE    (1024 * 1024)
+#define NGX_STREAM_SIP_AUTH_FAILS_SIZE   (1024 * 1024)
 
 
 typedef struct {
@@ -59,7 +63,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_shm_zone_t                  *zone;
+    ngx_shm_zone_t                  *zone;       /* nonce counts */
+    ngx_shm_zone_t                  *fails;      /* failures by address */
 } ngx_stream_sip_auth_main_conf_t;
 
 
@@ -67,6 +72,13 @@ typedef struct {
     ngx_rbtree_t                     rbtree;
     ngx_rbtree_node_t                sentinel;
     ngx_queue_t                      lru;
+
+    /*
+     * The time of the newest nonce whose count was dropped while it was
+     * still valid: older nonces without a count are stale, not new, so
+     * a full zone never lets credentials be replayed.
+     */
+    uint32_t                         evicted;
 } ngx_stream_sip_auth_sh_t;
 
 
@@ -96,9 +108,11 @@ static ngx_stream_sip_auth_user_t *ngx_stream_sip_auth_user(
     ngx_str_t *user, ngx_str_t *realm);
 static ngx_int_t ngx_stream_sip_auth_read_file(ngx_stream_sip_auth_file_t *f,
     ngx_log_t *log);
-static ngx_int_t ngx_stream_sip_auth_count(ngx_stream_session_t *s,
+static ngx_int_t ngx_stream_sip_auth_count(ngx_shm_zone_t *zone,
     ngx_str_t *key, time_t expires, uint64_t nc, uint32_t branch,
     ngx_uint_t add, ngx_uint_t *count);
+static ngx_shm_zone_t *ngx_stream_sip_auth_add_zone(ngx_conf_t *cf,
+    char *name, size_t size);
 static ngx_stream_sip_auth_node_t *ngx_stream_sip_auth_lookup(
     ngx_stream_sip_auth_zone_t *z, ngx_str_t *key, uint32_t hash);
 static ngx_int_t ngx_stream_sip_auth_init_zone(ngx_shm_zone_t *shm_zone,
@@ -196,10 +210,12 @@ ngx_stream_sip_auth_handler(ngx_stream_session_t *s,
     ngx_sip_msg_t                   *m;
     ngx_sip_header_t                *h, *found;
     ngx_sip_credentials_t            cr, c;
-    ngx_stream_sip_auth_user_t      *u;
-    ngx_stream_sip_auth_srv_conf_t  *ascf;
+    ngx_stream_sip_auth_user_t       *u;
+    ngx_stream_sip_auth_srv_conf_t   *ascf;
+    ngx_stream_sip_auth_main_conf_t  *amcf;
 
     ascf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_auth_module);
+    amcf = ngx_stream_get_module_main_conf(s, ngx_stream_sip_auth_module);
     m = &ctx->msg;
 
     if (ascf->realm == NULL || ascf->file == NULL
@@ -268,12 +284,17 @@ ngx_stream_sip_auth_handler(ngx_stream_session_t *s,
     }
 
     rc = ngx_sip_nonce_check(&cr.nonce, ngx_stream_sip_key, &realm,
+                             &s->connection->addr_text,
                              (uint32_t) ngx_time(),
                              (uint32_t) ascf->nonce_timeout);
 
     if (rc != NGX_OK) {
 
-        /* a nonce we made, but too old: stale (RFC 7616 3.3) */
+        /*
+         * A nonce we made, but too old: stale (RFC 7616 3.3).  One not
+         * made for this address (a forged source, or an address that
+         * changed) is not a failure: a new challenge, to that address.
+         */
 
         return ngx_stream_sip_auth_challenge(s, ctx, ascf, &realm, status,
                                              rc == NGX_DECLINED);
@@ -288,7 +309,8 @@ ngx_stream_sip_auth_handler(ngx_stream_session_t *s,
                                 NGX_SIP_NONCE_LEN))
              - key);
 
-    if (ngx_stream_sip_auth_count(s, &k, 0, 0, 0, 0, &count) == NGX_OK
+    if (ngx_stream_sip_auth_count(amcf->fails, &k, 0, 0, 0, 0, &count)
+        == NGX_OK
         && count >= NGX_STREAM_SIP_AUTH_MAX_FAILS)
     {
         ngx_str_set(&reason, "Too Many Failed Authentications");
@@ -314,7 +336,7 @@ ngx_stream_sip_auth_handler(ngx_stream_session_t *s,
                       "SIP auth failed for \"%V\" from %V", &cr.username,
                       &s->connection->addr_text);
 
-        (void) ngx_stream_sip_auth_count(s, &k,
+        (void) ngx_stream_sip_auth_count(amcf->fails, &k,
                                          ngx_time()
                                          + NGX_STREAM_SIP_AUTH_FAIL_WINDOW,
                                          0, 0, 1, &count);
@@ -329,7 +351,7 @@ ngx_stream_sip_auth_handler(ngx_stream_session_t *s,
     p = ngx_cpymem(p, cr.nonce.data, NGX_SIP_NONCE_LEN);
     k.len = p - key;
 
-    if (ngx_stream_sip_auth_count(s, &k,
+    if (ngx_stream_sip_auth_count(amcf->zone, &k,
                                   ngx_time() + ascf->nonce_timeout,
                                   cr.qop.len ? cr.nc_value : 0,
                                   ngx_crc32_short(m->via.branch.data,
@@ -395,7 +417,7 @@ ngx_stream_sip_auth_challenge(ngx_stream_session_t *s,
     ngx_uint_t   i;
 
     ngx_sip_nonce_make(nonce, (uint32_t) ngx_time(), (uint32_t) ngx_random(),
-                       ngx_stream_sip_key, realm);
+                       ngx_stream_sip_key, realm, &s->connection->addr_text);
 
     if (status == 401) {
         ngx_str_set(&name, "WWW-Authenticate");
@@ -632,34 +654,34 @@ failed:
 
 
 /*
- * A counter in the shared zone: with "add", the nc of a nonce moves on
+ * A counter in a shared zone: with "add", the nc of a nonce moves on
  * (NGX_DECLINED when it does not: a replay, unless the branch is the
- * same, which makes it a retransmission), or a failure count goes up.
+ * same, which makes it a retransmission; or when the nonce is older than
+ * one whose count the zone had to drop), or a failure count goes up.
  * Without "add", the current count.  Expired entries count as none.
  */
 
 static ngx_int_t
-ngx_stream_sip_auth_count(ngx_stream_session_t *s, ngx_str_t *key,
+ngx_stream_sip_auth_count(ngx_shm_zone_t *zone, ngx_str_t *key,
     time_t expires, uint64_t nc, uint32_t branch, ngx_uint_t add,
     ngx_uint_t *count)
 {
-    size_t                            n;
-    uint32_t                          hash;
-    ngx_int_t                         rc;
-    ngx_queue_t                      *q;
-    ngx_stream_sip_auth_zone_t       *z;
-    ngx_stream_sip_auth_node_t       *e;
-    ngx_stream_sip_auth_main_conf_t  *amcf;
+    size_t                       n;
+    uint32_t                     hash;
+    uint64_t                     issued;
+    ngx_int_t                    rc;
+    ngx_str_t                    part;
+    ngx_queue_t                 *q;
+    ngx_stream_sip_auth_zone_t  *z;
+    ngx_stream_sip_auth_node_t  *e;
 
     *count = 0;
 
-    amcf = ngx_stream_get_module_main_conf(s, ngx_stream_sip_auth_module);
-
-    if (amcf->zone == NULL) {
+    if (zone == NULL) {
         return NGX_OK;
     }
 
-    z = amcf->zone->data;
+    z = zone->data;
     hash = ngx_crc32_short(key->data, key->len);
     rc = NGX_OK;
 
@@ -701,6 +723,22 @@ ngx_stream_sip_auth_count(ngx_stream_session_t *s, ngx_str_t *key,
         goto done;
     }
 
+    /* "n", then the nonce, whose first 8 hex digits are its time */
+
+    issued = 0;
+
+    if (key->data[0] == 'n') {
+        part.data = key->data + 1;
+        part.len = 8;
+
+        if (ngx_sip_auth_hex_value(&part, &issued) != NGX_OK
+            || (uint32_t) issued <= z->sh->evicted)
+        {
+            rc = NGX_DECLINED;
+            goto done;
+        }
+    }
+
     n = offsetof(ngx_stream_sip_auth_node_t, data) + key->len;
 
     e = ngx_slab_alloc_locked(z->shpool, n);
@@ -711,6 +749,17 @@ ngx_stream_sip_auth_count(ngx_stream_session_t *s, ngx_str_t *key,
 
         q = ngx_queue_last(&z->sh->lru);
         e = ngx_queue_data(q, ngx_stream_sip_auth_node_t, queue);
+
+        if (e->data[0] == 'n' && e->expires > ngx_time()) {
+            part.data = e->data + 1;
+            part.len = 8;
+
+            if (ngx_sip_auth_hex_value(&part, &issued) == NGX_OK
+                && (uint32_t) issued > z->sh->evicted)
+            {
+                z->sh->evicted = (uint32_t) issued;
+            }
+        }
 
         ngx_queue_remove(q);
         ngx_rbtree_delete(&z->sh->rbtree, &e->node);
@@ -847,6 +896,7 @@ ngx_stream_sip_auth_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&z->sh->rbtree, &z->sh->sentinel,
                     ngx_stream_sip_auth_rbtree_insert);
     ngx_queue_init(&z->sh->lru);
+    z->sh->evicted = 0;
 
     z->shpool->log_nomem = 0;
 
@@ -919,8 +969,7 @@ ngx_stream_sip_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_stream_sip_auth_srv_conf_t *ascf = conf;
 
-    ngx_str_t                           *value, name;
-    ngx_stream_sip_auth_zone_t          *z;
+    ngx_str_t                           *value;
     ngx_stream_sip_auth_main_conf_t     *amcf;
     ngx_stream_compile_complex_value_t   ccv;
 
@@ -954,31 +1003,53 @@ ngx_stream_sip_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* one zone for all servers: nonces and failures are per address */
+    /*
+     * Zones for all servers: nonce counts, and failures per address
+     * apart, so that no number of failures can push a count out.
+     */
 
     amcf = ngx_stream_conf_get_module_main_conf(cf,
                                                 ngx_stream_sip_auth_module);
 
     if (amcf->zone == NULL) {
-        ngx_str_set(&name, "ngx_sip_auth");
+        amcf->zone = ngx_stream_sip_auth_add_zone(cf, "ngx_sip_auth",
+                                                NGX_STREAM_SIP_AUTH_ZONE_SIZE);
+        amcf->fails = ngx_stream_sip_auth_add_zone(cf, "ngx_sip_auth_fails",
+                                               NGX_STREAM_SIP_AUTH_FAILS_SIZE);
 
-        amcf->zone = ngx_shared_memory_add(cf, &name,
-                                           NGX_STREAM_SIP_AUTH_ZONE_SIZE,
-                                           &ngx_stream_sip_auth_module);
-        if (amcf->zone == NULL) {
+        if (amcf->zone == NULL || amcf->fails == NULL) {
             return NGX_CONF_ERROR;
         }
-
-        z = ngx_pcalloc(cf->pool, sizeof(ngx_stream_sip_auth_zone_t));
-        if (z == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        amcf->zone->data = z;
-        amcf->zone->init = ngx_stream_sip_auth_init_zone;
     }
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_shm_zone_t *
+ngx_stream_sip_auth_add_zone(ngx_conf_t *cf, char *name, size_t size)
+{
+    ngx_str_t                    n;
+    ngx_shm_zone_t              *zone;
+    ngx_stream_sip_auth_zone_t  *z;
+
+    n.data = (u_char *) name;
+    n.len = ngx_strlen(name);
+
+    zone = ngx_shared_memory_add(cf, &n, size, &ngx_stream_sip_auth_module);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    z = ngx_pcalloc(cf->pool, sizeof(ngx_stream_sip_auth_zone_t));
+    if (z == NULL) {
+        return NULL;
+    }
+
+    zone->data = z;
+    zone->init = ngx_stream_sip_auth_init_zone;
+
+    return zone;
 }
 
 

@@ -158,34 +158,51 @@ static void
 test_nonce(void)
 {
     u_char     key[16] = "0123456789abcdef", buf[NGX_SIP_NONCE_LEN];
-    ngx_str_t  realm, other, nonce;
+    ngx_str_t  realm, other, nonce, addr, addr2, realm2, addr3;
 
     ngx_str_set(&realm, "example.com");
     ngx_str_set(&other, "example.org");
+    ngx_str_set(&addr, "192.0.2.1");
+    ngx_str_set(&addr2, "192.0.2.10");
 
-    ngx_sip_nonce_make(buf, 1000000, 0xdeadbeef, key, &realm);
+    /* the same octets cut elsewhere between realm and address */
+    ngx_str_set(&realm2, "example.com1");
+    ngx_str_set(&addr3, "92.0.2.1");
+
+    ngx_sip_nonce_make(buf, 1000000, 0xdeadbeef, key, &realm, &addr);
 
     nonce.data = buf;
     nonce.len = NGX_SIP_NONCE_LEN;
 
-    NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, key, &realm, 1000010, 300)
+    NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, key, &realm, &addr, 1000010,
+                                      300)
                   == NGX_OK, "fresh nonce");
-    NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, key, &realm, 1000301, 300)
+    NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, key, &realm, &addr, 1000301,
+                                      300)
                   == NGX_DECLINED, "stale nonce");
-    NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, key, &other, 1000010, 300)
+    NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, key, &other, &addr, 1000010,
+                                      300)
                   == NGX_ERROR, "another realm's");
+    NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, key, &realm, &addr2, 1000010,
+                                      300)
+                  == NGX_ERROR, "another address's");
+    NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, key, &realm2, &addr3, 1000010,
+                                      300)
+                  == NGX_ERROR, "realm and address cut elsewhere");
     NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, (u_char *) "another key.....",
-                                      &realm, 1000010, 300)
+                                      &realm, &addr, 1000010, 300)
                   == NGX_ERROR, "another key's");
 
     buf[3] ^= 1;
 
-    NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, key, &realm, 1000010, 300)
+    NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, key, &realm, &addr, 1000010,
+                                      300)
                   == NGX_ERROR, "forged time");
 
     nonce.len--;
 
-    NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, key, &realm, 1000010, 300)
+    NGX_SIP_CHECK(ngx_sip_nonce_check(&nonce, key, &realm, &addr, 1000010,
+                                      300)
                   == NGX_ERROR, "short");
 }
 
