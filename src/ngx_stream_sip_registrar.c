@@ -22,6 +22,17 @@
 #define NGX_STREAM_SIP_STATE_INTERVAL  30000
 #define NGX_STREAM_SIP_MAX_REG         32
 
+/*
+ * Bindings per AOR unless max_contacts= says otherwise: every Contact
+ * one REGISTER may carry, and a 200 listing them all stays far below
+ * what a UDP datagram can carry (RFC 3261 18.2.2 has no fallback for a
+ * response); forking to more is an amplifier.
+ */
+#define NGX_STREAM_SIP_MAX_CONTACTS    32
+
+/* the largest UDP payload over IPv4 (65535 - 20 - 8) */
+#define NGX_STREAM_SIP_UDP_MAX         65507
+
 
 typedef struct {
     ngx_rbtree_node_t                node;      /* key: hash of the AOR */
@@ -40,6 +51,7 @@ typedef struct {
     ngx_uint_t                       flow;      /* its connection, or 0 */
     uint32_t                         cseq;
     uint32_t                         branch;    /* hash of the REGISTER's */
+    uint32_t                         chash;     /* of the contact, as _eq */
     u_short                          q;
     u_char                           transport;
     u_char                           flow_worker;
@@ -91,6 +103,8 @@ typedef struct {
     time_t                           expires;
     ngx_stream_sip_binding_t        *binding;
     ngx_stream_sip_binding_t        *fresh;
+    uint32_t                         chash;
+    u_char                           next;      /* same slot, index + 1 */
 } ngx_stream_sip_reg_t;
 
 
@@ -115,10 +129,20 @@ static void ngx_stream_sip_binding_expire_insert(
 static void ngx_stream_sip_expire(ngx_stream_sip_location_t *loc,
     time_t now);
 static ngx_uint_t ngx_stream_sip_contact_eq(ngx_str_t *a, ngx_str_t *b);
+static uint32_t ngx_stream_sip_contact_hash(ngx_str_t *contact);
+static void ngx_stream_sip_match(ngx_sip_msg_t *m, ngx_stream_sip_aor_t *a,
+    ngx_stream_sip_reg_t *reg, ngx_uint_t nreg, ngx_uint_t star,
+    uint32_t branch, ngx_uint_t *status, ngx_str_t *reason);
+static size_t ngx_stream_sip_register_size(ngx_stream_session_t *s,
+    ngx_sip_msg_t *m, ngx_stream_sip_aor_t *a, ngx_stream_sip_reg_t *reg,
+    ngx_uint_t nreg, ngx_str_t *path);
+static ngx_int_t ngx_stream_sip_targets_sort(ngx_pool_t *pool,
+    ngx_array_t *a);
 static ngx_uint_t ngx_stream_sip_out_of_order(ngx_sip_msg_t *m,
     ngx_stream_sip_binding_t *b, uint32_t branch);
 static u_char *ngx_stream_sip_contacts(ngx_stream_session_t *s,
-    ngx_stream_sip_aor_t *aor, time_t now, ngx_str_t *path, ngx_str_t *out);
+    ngx_stream_sip_aor_t *aor, time_t now, ngx_str_t *path, size_t max,
+    ngx_str_t *out);
 static void ngx_stream_sip_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 
@@ -293,6 +317,161 @@ ngx_stream_sip_out_of_order(ngx_sip_msg_t *m, ngx_stream_sip_binding_t *b,
 }
 
 
+/*
+ * Steps 6 and 7 in one walk over the AOR's bindings, whatever their
+ * number: the request's Contacts (32 at most) are in a table of 64 slots
+ * by the hash of what ngx_stream_sip_contact_eq() compares, so a binding
+ * costs one probe, not one comparison per Contact.  Each Contact gets the
+ * first binding equal to it; a CSeq not above the binding's for the same
+ * Call-ID is out of order.  With "*", every binding of the Call-ID is
+ * checked.  Called with the zone locked.
+ */
+
+static void
+ngx_stream_sip_match(ngx_sip_msg_t *m, ngx_stream_sip_aor_t *a,
+    ngx_stream_sip_reg_t *reg, ngx_uint_t nreg, ngx_uint_t star,
+    uint32_t branch, ngx_uint_t *status, ngx_str_t *reason)
+{
+    u_char                     slot[64];
+    ngx_str_t                  contact;
+    ngx_uint_t                 i, same_call;
+    ngx_queue_t               *q;
+    ngx_stream_sip_binding_t  *b;
+
+    ngx_memzero(slot, sizeof(slot));
+
+    for (i = 0; !star && i < nreg; i++) {
+        reg[i].next = slot[reg[i].chash & 63];
+        slot[reg[i].chash & 63] = (u_char) (i + 1);
+    }
+
+    for (q = ngx_queue_head(&a->bindings);
+         q != ngx_queue_sentinel(&a->bindings);
+         q = ngx_queue_next(q))
+    {
+        b = ngx_queue_data(q, ngx_stream_sip_binding_t, queue);
+
+        same_call = b->call_id_len == m->call_id.len
+                    && ngx_memcmp(b->data + b->contact_len, m->call_id.data,
+                                  m->call_id.len) == 0;
+
+        if (star) {
+            if (same_call && ngx_stream_sip_out_of_order(m, b, branch)) {
+                *status = 500;
+                ngx_str_set(reason, "Out of Order CSeq for Call-ID");
+            }
+
+            continue;
+        }
+
+        contact.len = b->contact_len;
+        contact.data = b->data;
+
+        for (i = slot[b->chash & 63]; i; i = reg[i - 1].next) {
+
+            if (reg[i - 1].binding || reg[i - 1].chash != b->chash
+                || !ngx_stream_sip_contact_eq(&reg[i - 1].addr.uri_text,
+                                              &contact))
+            {
+                continue;
+            }
+
+            if (same_call && ngx_stream_sip_out_of_order(m, b, branch)) {
+                *status = 500;
+                ngx_str_set(reason, "Out of Order CSeq for Call-ID");
+            }
+
+            reg[i - 1].binding = b;
+        }
+    }
+}
+
+
+/* one "Contact:" line of a 200 or 302, as ngx_stream_sip_contacts() does */
+
+#define ngx_stream_sip_contact_line_size(contact, instance, reg_id)         \
+    (sizeof("Contact: <>;expires=;q=0.000;+sip.instance=;reg-id=" CRLF)      \
+     + NGX_TIME_T_LEN + (contact) + (instance) + (reg_id))
+
+
+/*
+ * The size of the 200 a REGISTER would get once applied: the bindings
+ * that stay, the new ones, the Path, the headers copied from the
+ * request; an upper bound.  Called with the zone locked.
+ */
+
+static size_t
+ngx_stream_sip_register_size(ngx_stream_session_t *s, ngx_sip_msg_t *m,
+    ngx_stream_sip_aor_t *a, ngx_stream_sip_reg_t *reg, ngx_uint_t nreg,
+    ngx_str_t *path)
+{
+    size_t                     len;
+    ngx_str_t                  instance, reg_id;
+    ngx_uint_t                 i, k;
+    ngx_queue_t               *q;
+    ngx_sip_resp_t             r;
+    ngx_stream_sip_binding_t  *b;
+
+    ngx_memzero(&r, sizeof(ngx_sip_resp_t));
+
+    r.status = 200;
+    ngx_str_set(&r.reason, "OK");
+    r.received = s->connection->addr_text;
+    r.rport = 65535;
+    r.to_tag.len = 8;
+
+    len = ngx_sip_response_size(m, &r)
+          + sizeof("Path: " CRLF "Supported: path" CRLF) + path->len;
+
+    for (q = a ? ngx_queue_head(&a->bindings) : NULL;
+         q && q != ngx_queue_sentinel(&a->bindings);
+         q = ngx_queue_next(q))
+    {
+        b = ngx_queue_data(q, ngx_stream_sip_binding_t, queue);
+
+        len += ngx_stream_sip_contact_line_size(b->contact_len,
+                                                b->instance_len,
+                                                b->reg_id_len);
+    }
+
+    for (i = 0; i < nreg; i++) {
+
+        /* a binding replaced or removed is counted once, not again */
+
+        if (reg[i].binding) {
+            for (k = 0; k < i; k++) {
+                if (reg[k].binding == reg[i].binding) {
+                    break;
+                }
+            }
+
+            if (k == i) {
+                b = reg[i].binding;
+                len -= ngx_stream_sip_contact_line_size(b->contact_len,
+                                                        b->instance_len,
+                                                        b->reg_id_len);
+            }
+        }
+
+        if (reg[i].expires == 0) {
+            continue;
+        }
+
+        ngx_str_null(&instance);
+        ngx_str_null(&reg_id);
+
+        (void) ngx_sip_param(&reg[i].addr.params, "+sip.instance",
+                             &instance);
+        (void) ngx_sip_param(&reg[i].addr.params, "reg-id", &reg_id);
+
+        len += ngx_stream_sip_contact_line_size(reg[i].addr.uri_text.len,
+                                                instance.len, reg_id.len);
+    }
+
+    return len;
+}
+
+
 static ngx_int_t
 ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_stream_sip_registrar_srv_conf_t *rscf)
@@ -301,11 +480,12 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     time_t                      now, expires, header_expires;
     uint32_t                    hash, n, branch;
     ngx_str_t                   aor, reason, extra, source, instance, reg_id;
-    ngx_str_t                   path, contact;
+    ngx_str_t                   path;
     ngx_int_t                   rc;
     ngx_uint_t                  i, k, nreg, star, count, status;
     ngx_queue_t                *q, *next;
     ngx_sip_msg_t              *m;
+    ngx_sip_addr_t              addr;
     ngx_sip_header_t           *h;
     ngx_stream_sip_aor_t       *a;
     ngx_stream_sip_reg_t        reg[NGX_STREAM_SIP_MAX_REG];
@@ -363,13 +543,7 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         end = p + h->value.len;
 
         for ( ;; ) {
-            if (nreg == NGX_STREAM_SIP_MAX_REG) {
-                ngx_str_set(&reason, "Too Many Contacts in Request");
-                ngx_stream_sip_respond(s, ctx, 403, &reason, NULL);
-                return NGX_OK;
-            }
-
-            rc = ngx_sip_parse_addr(&p, end, &reg[nreg].addr, 1);
+            rc = ngx_sip_parse_addr(&p, end, &addr, 1);
 
             if (rc == NGX_DECLINED) {
                 break;
@@ -380,6 +554,16 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
                 ngx_stream_sip_respond(s, ctx, 400, &reason, NULL);
                 return NGX_OK;
             }
+
+            /* refused only when there is one more than reg[] holds */
+
+            if (nreg == NGX_STREAM_SIP_MAX_REG) {
+                ngx_str_set(&reason, "Too Many Contacts in Request");
+                ngx_stream_sip_respond(s, ctx, 403, &reason, NULL);
+                return NGX_OK;
+            }
+
+            reg[nreg].addr = addr;
 
             if (reg[nreg].addr.star) {
                 star = 1;
@@ -395,6 +579,7 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
             reg[nreg].expires = expires;
             reg[nreg].binding = NULL;
             reg[nreg].fresh = NULL;
+            reg[nreg].chash = ngx_stream_sip_contact_hash(&addr.uri_text);
             nreg++;
 
             while (p < end && (*p == ' ' || *p == '\t' || *p == CR
@@ -489,46 +674,12 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     status = 0;
     ngx_str_null(&reason);
 
+    if (a) {
+        ngx_stream_sip_match(m, a, reg, nreg, star, branch, &status,
+                             &reason);
+    }
+
     for (i = 0; i < nreg && a; i++) {
-
-        for (q = ngx_queue_head(&a->bindings);
-             q != ngx_queue_sentinel(&a->bindings);
-             q = ngx_queue_next(q))
-        {
-            b = ngx_queue_data(q, ngx_stream_sip_binding_t, queue);
-
-            if (star) {
-                if (b->call_id_len == m->call_id.len
-                    && ngx_memcmp(b->data + b->contact_len, m->call_id.data,
-                                  m->call_id.len) == 0
-                    && ngx_stream_sip_out_of_order(m, b, branch))
-                {
-                    status = 500;
-                    ngx_str_set(&reason, "Out of Order CSeq for Call-ID");
-                }
-
-                continue;
-            }
-
-            contact.len = b->contact_len;
-            contact.data = b->data;
-
-            if (!ngx_stream_sip_contact_eq(&reg[i].addr.uri_text, &contact)) {
-                continue;
-            }
-
-            if (b->call_id_len == m->call_id.len
-                && ngx_memcmp(b->data + b->contact_len, m->call_id.data,
-                              m->call_id.len) == 0
-                && ngx_stream_sip_out_of_order(m, b, branch))
-            {
-                status = 500;
-                ngx_str_set(&reason, "Out of Order CSeq for Call-ID");
-            }
-
-            reg[i].binding = b;
-            break;
-        }
 
         if (reg[i].binding && reg[i].expires == 0) {
             count--;
@@ -566,6 +717,24 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     {
         status = 403;
         ngx_str_set(&reason, "Too Many Registered Contacts");
+    }
+
+    /*
+     * The 200 lists every binding: when it could not be sent, nothing is
+     * stored, and the phone is told why (no silent "Message too long").
+     */
+
+    if (status == 0 && !star && ctx->transport == NGX_STREAM_SIP_UDP
+        && ngx_stream_sip_register_size(s, m, a, reg, nreg, &path)
+           > NGX_STREAM_SIP_UDP_MAX)
+    {
+        status = 403;
+        ngx_str_set(&reason,
+                    "Registered Contacts Would Not Fit in a UDP Response");
+
+        ngx_log_error(NGX_LOG_NOTICE, s->connection->log, 0,
+                      "SIP REGISTER for \"%V\" refused: its 200 would not "
+                      "fit in a UDP datagram", &aor);
     }
 
     /* allocate everything new first: a full zone changes nothing */
@@ -713,7 +882,7 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     /* RFC 3327 5.3: the registrar returns the Path it stored */
 
-    p = ngx_stream_sip_contacts(s, a, now, &path, &extra);
+    p = ngx_stream_sip_contacts(s, a, now, &path, (size_t) -1, &extra);
 
     ngx_shmtx_unlock(&loc->shpool->mutex);
 
@@ -737,9 +906,11 @@ ngx_stream_sip_redirect(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_stream_sip_registrar_srv_conf_t *rscf)
 {
     u_char                     *p, aor_buf[512];
+    size_t                      max;
     time_t                      now;
     uint32_t                    hash;
     ngx_str_t                   aor, reason, extra, path;
+    ngx_sip_resp_t              r;
     ngx_stream_sip_aor_t       *a;
     ngx_stream_sip_location_t  *loc;
 
@@ -763,7 +934,23 @@ ngx_stream_sip_redirect(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     a = ngx_stream_sip_aor_lookup(loc, &aor, hash);
 
-    p = ngx_stream_sip_contacts(s, a, now, &path, &extra);
+    /* over UDP, the contacts that fit (RFC 3261 8.3: any number of them) */
+
+    if (ctx->transport == NGX_STREAM_SIP_UDP) {
+        ngx_memzero(&r, sizeof(ngx_sip_resp_t));
+
+        ngx_str_set(&r.reason, "Moved Temporarily");
+        r.received = s->connection->addr_text;
+        r.rport = 65535;
+        r.to_tag.len = 8;
+
+        max = NGX_STREAM_SIP_UDP_MAX - ngx_sip_response_size(&ctx->msg, &r);
+
+    } else {
+        max = (size_t) -1;
+    }
+
+    p = ngx_stream_sip_contacts(s, a, now, &path, max, &extra);
 
     ngx_shmtx_unlock(&loc->shpool->mutex);
 
@@ -788,14 +975,15 @@ ngx_stream_sip_redirect(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
 /*
  * "Contact: <uri>;expires=N[;q=0.x]" lines of the current bindings of an
- * AOR, after the Path lines if any; called with the zone locked.  The buffer
+ * AOR, after the Path lines if any, no more than "max" octets of them;
+ * called with the zone locked.  The buffer
  * is the caller's to ngx_free(): not from the connection's pool, which a
  * long-lived stream connection would grow with every REGISTER.
  */
 
 static u_char *
 ngx_stream_sip_contacts(ngx_stream_session_t *s, ngx_stream_sip_aor_t *aor,
-    time_t now, ngx_str_t *path, ngx_str_t *out)
+    time_t now, ngx_str_t *path, size_t max, ngx_str_t *out)
 {
     u_char                    *p;
     size_t                     len;
@@ -812,9 +1000,9 @@ ngx_stream_sip_contacts(ngx_stream_session_t *s, ngx_stream_sip_aor_t *aor,
         {
             b = ngx_queue_data(q, ngx_stream_sip_binding_t, queue);
 
-            len += sizeof("Contact: <>;expires=;q=0.000;+sip.instance=;"
-                          "reg-id=" CRLF) + NGX_TIME_T_LEN
-                   + b->contact_len + b->instance_len + b->reg_id_len;
+            len += ngx_stream_sip_contact_line_size(b->contact_len,
+                                                    b->instance_len,
+                                                    b->reg_id_len);
         }
     }
 
@@ -840,6 +1028,15 @@ ngx_stream_sip_contacts(ngx_stream_session_t *s, ngx_stream_sip_aor_t *aor,
 
             if (b->expires <= now) {
                 continue;
+            }
+
+            if ((size_t) (p - out->data)
+                + ngx_stream_sip_contact_line_size(b->contact_len,
+                                                   b->instance_len,
+                                                   b->reg_id_len)
+                > max)
+            {
+                break;
             }
 
             p = ngx_sprintf(p, "Contact: <%*s>;expires=%T",
@@ -953,6 +1150,46 @@ ngx_stream_sip_contact_eq(ngx_str_t *a, ngx_str_t *b)
 }
 
 
+/*
+ * A hash equal for any two contacts ngx_stream_sip_contact_eq() finds
+ * equal: their length, and the parts it compares, case folded where it
+ * ignores case.
+ */
+
+static uint32_t
+ngx_stream_sip_contact_hash(ngx_str_t *contact)
+{
+    u_char         buf[256];
+    size_t         len;
+    uint32_t       h;
+    ngx_uint_t     v[3];
+    ngx_sip_uri_t  u;
+
+    h = ngx_sip_hash(0, (u_char *) &contact->len, sizeof(size_t));
+
+    if (contact->len >= sizeof(buf)
+        || ngx_sip_parse_uri(contact->data, contact->data + contact->len, &u)
+           != NGX_OK)
+    {
+        return ngx_sip_hash(h, contact->data, contact->len);
+    }
+
+    v[0] = u.scheme_id;
+    v[1] = u.port;
+    v[2] = u.user.len;
+
+    h = ngx_sip_hash(h, (u_char *) v, sizeof(v));
+    h = ngx_sip_hash(h, u.user.data, u.user.len);
+
+    len = u.host.len + u.params.len;
+
+    ngx_strlow(buf, u.host.data, u.host.len);
+    ngx_strlow(buf + u.host.len, u.params.data, u.params.len);
+
+    return ngx_sip_hash(h, buf, len);
+}
+
+
 static ngx_stream_sip_aor_t *
 ngx_stream_sip_aor_lookup(ngx_stream_sip_location_t *loc, ngx_str_t *aor,
     uint32_t hash)
@@ -1041,6 +1278,7 @@ ngx_stream_sip_binding_alloc(ngx_stream_sip_location_t *loc,
     ngx_memzero(b, offsetof(ngx_stream_sip_binding_t, data));
 
     b->q = 1000;
+    b->chash = ngx_stream_sip_contact_hash(contact);
     b->contact_len = (u_char) contact->len;
     b->call_id_len = (u_char) call_id->len;
     b->source_len = (u_char) source->len;
@@ -1871,6 +2109,10 @@ ngx_stream_sip_location_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         goto invalid;
     }
 
+    if (loc->max_contacts == 0) {
+        loc->max_contacts = NGX_STREAM_SIP_MAX_CONTACTS;
+    }
+
     shm_zone = ngx_shared_memory_add(cf, &name, size,
                                      &ngx_stream_sip_registrar_module);
     if (shm_zone == NULL) {
@@ -1976,9 +2218,11 @@ ngx_stream_sip_registrar_expires(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * Location service lookup for the proxy (RFC 3261 16.5): the contact of
- * the AOR of a Request-URI with the highest q, copied into the session's
- * pool.  NGX_DECLINED: no registrar here; NGX_DONE: no binding.
+ * Location service lookup for the proxy (RFC 3261 16.5): the contacts of
+ * the AOR of a Request-URI, best q first, copied into the session's pool.
+ * NGX_DECLINED: no registrar here; NGX_DONE: no binding.  Only the copy
+ * is done under the zone's mutex (O(n), the memory in one allocation);
+ * the order is made after, so other workers never wait for a sort.
  */
 
 ngx_int_t
@@ -1986,14 +2230,15 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
     ngx_array_t **targets)
 {
     u_char                               aor_buf[512], *p;
+    size_t                               size;
     time_t                               now;
     uint32_t                             hash;
     ngx_str_t                            aor;
-    ngx_uint_t                           i, j;
+    ngx_uint_t                           n;
     ngx_array_t                         *a;
     ngx_queue_t                         *q;
     ngx_stream_sip_aor_t                *r;
-    ngx_stream_sip_target_t             *t, tmp;
+    ngx_stream_sip_target_t             *t;
     ngx_stream_sip_binding_t            *b;
     ngx_stream_sip_location_t           *loc;
     ngx_stream_sip_registrar_srv_conf_t *rscf;
@@ -2008,22 +2253,44 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
         return NGX_DONE;
     }
 
-    a = ngx_array_create(s->connection->pool, 4,
-                         sizeof(ngx_stream_sip_target_t));
-    if (a == NULL) {
-        return NGX_ERROR;
-    }
-
     loc = rscf->location;
     now = ngx_time();
     hash = ngx_crc32_short(aor.data, aor.len);
+    a = NULL;
 
     ngx_shmtx_lock(&loc->shpool->mutex);
 
     r = ngx_stream_sip_aor_lookup(loc, &aor, hash);
 
-    for (q = r ? ngx_queue_head(&r->bindings) : NULL;
-         q && q != ngx_queue_sentinel(&r->bindings);
+    if (r == NULL) {
+        ngx_shmtx_unlock(&loc->shpool->mutex);
+        return NGX_DONE;
+    }
+
+    n = 0;
+    size = 0;
+
+    for (q = ngx_queue_head(&r->bindings);
+         q != ngx_queue_sentinel(&r->bindings);
+         q = ngx_queue_next(q))
+    {
+        b = ngx_queue_data(q, ngx_stream_sip_binding_t, queue);
+
+        n++;
+        size += b->contact_len + b->path_len;
+    }
+
+    a = ngx_array_create(s->connection->pool, n,
+                         sizeof(ngx_stream_sip_target_t));
+    p = ngx_pnalloc(s->connection->pool, size + 1);
+
+    if (a == NULL || p == NULL) {
+        ngx_shmtx_unlock(&loc->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    for (q = ngx_queue_head(&r->bindings);
+         q != ngx_queue_sentinel(&r->bindings);
          q = ngx_queue_next(q))
     {
         b = ngx_queue_data(q, ngx_stream_sip_binding_t, queue);
@@ -2032,13 +2299,7 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
             continue;
         }
 
-        t = ngx_array_push(a);
-        p = ngx_pnalloc(s->connection->pool, b->contact_len + b->path_len);
-
-        if (t == NULL || p == NULL) {
-            ngx_shmtx_unlock(&loc->shpool->mutex);
-            return NGX_ERROR;
-        }
+        t = ngx_array_push(a);    /* never fails: n elements allocated */
 
         t->q = b->q;
         t->flow = b->flow;
@@ -2048,25 +2309,11 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
         t->path.data = p + b->contact_len;
         t->path.len = b->path_len;
 
-        ngx_memcpy(p, b->data, b->contact_len);
-        ngx_memcpy(p + b->contact_len,
-                   b->data + b->contact_len + b->call_id_len + b->source_len
-                   + b->instance_len + b->reg_id_len,
-                   b->path_len);
-
-        /* the order of forking: q, and of equals the latest registered */
-
-        for (i = a->nelts - 1; i > 0; i--) {
-            t = a->elts;
-
-            if (t[i - 1].q >= t[i].q) {
-                break;
-            }
-
-            tmp = t[i - 1];
-            t[i - 1] = t[i];
-            t[i] = tmp;
-        }
+        p = ngx_cpymem(p, b->data, b->contact_len);
+        p = ngx_cpymem(p,
+                       b->data + b->contact_len + b->call_id_len
+                       + b->source_len + b->instance_len + b->reg_id_len,
+                       b->path_len);
     }
 
     ngx_shmtx_unlock(&loc->shpool->mutex);
@@ -2075,9 +2322,63 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
         return NGX_DONE;
     }
 
-    (void) j;
+    if (ngx_stream_sip_targets_sort(s->connection->pool, a) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     *targets = a;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The order of forking: by q, best first, and of equals the one
+ * registered first, as they were in the AOR.  q is 0 to 1000, so a
+ * counting sort: O(n), stable, and no worst case for an attacker to aim
+ * at (registering rising q made an insertion sort quadratic).
+ */
+
+static ngx_int_t
+ngx_stream_sip_targets_sort(ngx_pool_t *pool, ngx_array_t *a)
+{
+    uint32_t                  *start;
+    ngx_uint_t                 i, q, sum, c;
+    ngx_stream_sip_target_t   *t, *sorted;
+
+    if (a->nelts < 2) {
+        return NGX_OK;
+    }
+
+    start = ngx_pcalloc(pool, 1001 * sizeof(uint32_t));
+    sorted = ngx_palloc(pool, a->nelts * sizeof(ngx_stream_sip_target_t));
+
+    if (start == NULL || sorted == NULL) {
+        return NGX_ERROR;
+    }
+
+    t = a->elts;
+
+    for (i = 0; i < a->nelts; i++) {
+        start[ngx_min(t[i].q, 1000)]++;
+    }
+
+    /* where each q begins, from 1000 down */
+
+    sum = 0;
+
+    for (q = 1001; q-- > 0; /* void */) {
+        c = start[q];
+        start[q] = (uint32_t) sum;
+        sum += c;
+    }
+
+    for (i = 0; i < a->nelts; i++) {
+        sorted[start[ngx_min(t[i].q, 1000)]++] = t[i];
+    }
+
+    a->elts = sorted;
+    a->nalloc = a->nelts;
 
     return NGX_OK;
 }
