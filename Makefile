@@ -35,7 +35,7 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -fno-sanitize-recover=undefined
 
 .PHONY: all module deps unit fuzz fuzz-diff test test-t run clean bench-registrar \
-        bench-proxy bench bench-deps bench-tls bench-inflight
+        bench-proxy bench bench-deps bench-tls bench-inflight bench-big-aor
 
 all: module
 
@@ -196,3 +196,9 @@ bench-tls: deps module
 # Memory per in-flight INVITE transaction (docs/benchmarks.md).
 bench-inflight: deps module
 	unshare -n -- bash -c 'ip link set lo up && bench/inflight.sh 500 8 1'
+
+# One AOR with thousands of bindings: INVITE and REGISTER times, and how
+# long other AORs wait meanwhile (docs/benchmarks.md).
+bench-big-aor: deps module
+	unshare -n -- bash -c 'ip link set lo up && \
+	    perl bench/big_aor.pl 1000 5000 20000'
