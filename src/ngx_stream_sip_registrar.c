@@ -2221,8 +2221,8 @@ ngx_stream_sip_registrar_expires(ngx_conf_t *cf, ngx_command_t *cmd,
  * Location service lookup for the proxy (RFC 3261 16.5): the contacts of
  * the AOR of a Request-URI, best q first, copied into the session's pool.
  * NGX_DECLINED: no registrar here; NGX_DONE: no binding.  Only the copy
- * is done under the zone's mutex (O(n), the memory in one allocation);
- * the order is made after, so other workers never wait for a sort.
+ * is done under the zone's mutex (one walk, O(n)); the order is made
+ * after, so other workers never wait for a sort.
  */
 
 ngx_int_t
@@ -2230,11 +2230,9 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
     ngx_array_t **targets)
 {
     u_char                               aor_buf[512], *p;
-    size_t                               size;
     time_t                               now;
     uint32_t                             hash;
     ngx_str_t                            aor;
-    ngx_uint_t                           n;
     ngx_array_t                         *a;
     ngx_queue_t                         *q;
     ngx_stream_sip_aor_t                *r;
@@ -2256,7 +2254,6 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
     loc = rscf->location;
     now = ngx_time();
     hash = ngx_crc32_short(aor.data, aor.len);
-    a = NULL;
 
     ngx_shmtx_lock(&loc->shpool->mutex);
 
@@ -2267,24 +2264,9 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
         return NGX_DONE;
     }
 
-    n = 0;
-    size = 0;
-
-    for (q = ngx_queue_head(&r->bindings);
-         q != ngx_queue_sentinel(&r->bindings);
-         q = ngx_queue_next(q))
-    {
-        b = ngx_queue_data(q, ngx_stream_sip_binding_t, queue);
-
-        n++;
-        size += b->contact_len + b->path_len;
-    }
-
-    a = ngx_array_create(s->connection->pool, n,
+    a = ngx_array_create(s->connection->pool, r->nbindings,
                          sizeof(ngx_stream_sip_target_t));
-    p = ngx_pnalloc(s->connection->pool, size + 1);
-
-    if (a == NULL || p == NULL) {
+    if (a == NULL) {
         ngx_shmtx_unlock(&loc->shpool->mutex);
         return NGX_ERROR;
     }
@@ -2299,7 +2281,13 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
             continue;
         }
 
-        t = ngx_array_push(a);    /* never fails: n elements allocated */
+        t = ngx_array_push(a);    /* no allocation: nbindings are there */
+        p = ngx_pnalloc(s->connection->pool, b->contact_len + b->path_len);
+
+        if (t == NULL || p == NULL) {
+            ngx_shmtx_unlock(&loc->shpool->mutex);
+            return NGX_ERROR;
+        }
 
         t->q = b->q;
         t->flow = b->flow;
@@ -2310,10 +2298,10 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
         t->path.len = b->path_len;
 
         p = ngx_cpymem(p, b->data, b->contact_len);
-        p = ngx_cpymem(p,
-                       b->data + b->contact_len + b->call_id_len
-                       + b->source_len + b->instance_len + b->reg_id_len,
-                       b->path_len);
+        ngx_memcpy(p,
+                   b->data + b->contact_len + b->call_id_len
+                   + b->source_len + b->instance_len + b->reg_id_len,
+                   b->path_len);
     }
 
     ngx_shmtx_unlock(&loc->shpool->mutex);
