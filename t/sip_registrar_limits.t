@@ -7,7 +7,8 @@
 # under the zone's mutex, block every worker for seconds): INVITEs to it
 # are forked at once, REGISTERs of another AOR in other workers are
 # answered meanwhile, a REGISTER over TCP gets its 200 with every
-# binding; over UDP, where that 200 cannot go, the REGISTER is refused
+# binding; a refresh matches its binding in any case of host and
+# parameters; over UDP, where that 200 cannot go, the REGISTER is refused
 # with a reason and nothing is stored; a 302 over UDP lists what fits.
 #
 # The bounds on time are ten times what a loaded 2-core machine needs
@@ -145,6 +146,22 @@ $r = udp_register($t->port(0), user => 'dave',
     contacts => many('dave', 1, 33));
 is("$r->{code} $r->{reason}", '403 Too Many Contacts in Request',
     '33 Contacts in one REGISTER refused');
+
+# a refresh matches its binding as RFC 3261 19.1.4 compares URIs (host
+# and parameters in any case), whatever the binding's place in the AOR
+
+$r = udp_register($t->port(1), user => 'fred',
+    contacts => [@{many('fred', 1, 20)},
+        '<sip:Fred@Phone.Example.COM:5070;Transport=UDP>']);
+is(contacts($r), 21, '21 bindings');
+$r = udp_register($t->port(1), user => 'fred',
+    contacts => ['<sip:Fred@phone.example.com:5070;transport=udp>',
+        '<sip:fred-7@127.0.0.1:7000>;expires=0']);
+is(contacts($r), 20, 'refresh in another case matched, one removed');
+ok(!grep({ /fred-7\@/ } @{$r->{h}{contact}}), 'the removed one is gone');
+$r = udp_register($t->port(1), user => 'fred',
+    contacts => ['<sip:fred@phone.example.com:5070;transport=udp>']);
+is(contacts($r), 21, 'another user part is another contact');
 
 # no max_contacts: 32 by default
 
