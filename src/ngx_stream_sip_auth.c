@@ -65,6 +65,8 @@ typedef struct {
 typedef struct {
     ngx_shm_zone_t                  *zone;       /* nonce counts */
     ngx_shm_zone_t                  *fails;      /* failures by address */
+    size_t                           zone_size;
+    size_t                           fails_size;
 } ngx_stream_sip_auth_main_conf_t;
 
 
@@ -128,6 +130,8 @@ static char *ngx_stream_sip_auth_user_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_stream_sip_auth_algorithms(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_stream_sip_auth_zone_size(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 
 static ngx_command_t  ngx_stream_sip_auth_commands[] = {
@@ -150,6 +154,13 @@ static ngx_command_t  ngx_stream_sip_auth_commands[] = {
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE12,
       ngx_stream_sip_auth_algorithms,
       NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sip_auth_zone_size"),
+      NGX_STREAM_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_stream_sip_auth_zone_size,
+      NGX_STREAM_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -907,7 +918,17 @@ ngx_stream_sip_auth_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 static void *
 ngx_stream_sip_auth_create_main_conf(ngx_conf_t *cf)
 {
-    return ngx_pcalloc(cf->pool, sizeof(ngx_stream_sip_auth_main_conf_t));
+    ngx_stream_sip_auth_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_stream_sip_auth_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    amcf->zone_size = NGX_STREAM_SIP_AUTH_ZONE_SIZE;
+    amcf->fails_size = NGX_STREAM_SIP_AUTH_FAILS_SIZE;
+
+    return amcf;
 }
 
 
@@ -1013,9 +1034,9 @@ ngx_stream_sip_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (amcf->zone == NULL) {
         amcf->zone = ngx_stream_sip_auth_add_zone(cf, "ngx_sip_auth",
-                                                NGX_STREAM_SIP_AUTH_ZONE_SIZE);
+                                                  amcf->zone_size);
         amcf->fails = ngx_stream_sip_auth_add_zone(cf, "ngx_sip_auth_fails",
-                                               NGX_STREAM_SIP_AUTH_FAILS_SIZE);
+                                                   amcf->fails_size);
 
         if (amcf->zone == NULL || amcf->fails == NULL) {
             return NGX_CONF_ERROR;
@@ -1136,6 +1157,51 @@ ngx_stream_sip_auth_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         ascf->algs[ascf->nalgs++] = alg;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * sip_auth_zone_size nonces fails; the zones are made by the first
+ * sip_auth, before or after this
+ */
+
+static char *
+ngx_stream_sip_auth_zone_size(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_stream_sip_auth_main_conf_t *amcf = conf;
+
+    ssize_t      size[2];
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    for (i = 0; i < 2; i++) {
+        size[i] = ngx_parse_size(&value[i + 1]);
+
+        if (size[i] == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid size \"%V\"", &value[i + 1]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (size[i] < (ssize_t) (8 * ngx_pagesize)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "size \"%V\" is too small", &value[i + 1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    amcf->zone_size = size[0];
+    amcf->fails_size = size[1];
+
+    if (amcf->zone) {
+        amcf->zone->shm.size = size[0];
+        amcf->fails->shm.size = size[1];
     }
 
     return NGX_CONF_OK;

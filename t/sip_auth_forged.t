@@ -6,7 +6,9 @@
 # in after 15 of them; a real brute force from the attacker's own address
 # is still stopped (403, even once it finds the password); failures from
 # 10,000 source addresses do not push the victim's nonce count out of
-# shared memory: the replayed credentials are still refused.
+# shared memory: the replayed credentials are still refused; and when
+# the nonce zone itself is full (sip_auth_zone_size 32k), a nonce whose
+# count was pushed out is stale, not new: no replay either.
 
 use strict;
 use warnings;
@@ -64,15 +66,15 @@ sub register {
         to => 'sip:alice@example.com', via_host => $s->sockhost,
         via_port => $s->sockport, call_id => $a{call_id} || 'reg-alice',
         cseq => $a{cseq} || 1, branch => $a{branch},
-        headers => [['Contact', '<sip:alice@' . $s->sockhost . ':5999>'],
-            ['Expires', 300],
+        headers => [($a{query} ? () : (['Contact',
+            '<sip:alice@' . $s->sockhost . ':5999>'], ['Expires', 300])),
             ($a{nonce} ? (['Authorization', credentials(user => 'alice',
                 %a)]) : ())]);
 }
 
 sub exchange {
-    my ($s, $msg) = @_;
-    udp_send($s, $msg, '127.0.0.1', $port);
+    my ($s, $msg, $p) = @_;
+    udp_send($s, $msg, '127.0.0.1', $p || $port);
     my ($got) = udp_recv($s, 3);
     return parse_sip($got && $got->[0]) || { code => 0, reason => 'none' };
 }
@@ -205,5 +207,72 @@ is($r->{code}, 200, 'victim logs in after the flood');
 is($t->crashes(), '', 'no worker crashed');
 
 $t->stop();
+
+# a nonce zone of 32 kB (about 200 counts) filled by 400 logins from 400
+# addresses: the victim's count is pushed out, its replay is still refused
+
+my $t2 = NgxSip->new();
+
+system("$top/tools/sip-htdigest", $t2->prefix . '/users', 'alice',
+    'example.com', 'alice-secret') == 0 or die 'sip-htdigest';
+
+$t2->write_conf(<<'EOF', workers => 2);
+stream {
+    sip_location_zone loc:1m;
+    sip_auth_zone_size 32k 32k;
+
+    server {
+        listen 127.0.0.1:%%PORT_0%% udp;
+        sip on;
+        sip_domain example.com;
+        sip_registrar loc;
+        sip_auth example.com;
+        sip_auth_user_file %%PREFIX%%/users;
+    }
+}
+EOF
+
+$t2->run();
+
+my $p2 = $t2->port(0);
+
+$vn = nonce_of(exchange($victim, register($victim, query => 1), $p2));
+$vreg = register($victim, query => 1, pass => 'alice-secret', nonce => $vn,
+    nc => 1, cseq => 2, branch => 'z9hG4bKsmall1');
+$r = exchange($victim, $vreg, $p2);
+is($r->{code}, 200, 'small zone: victim logs in');
+
+my %logins;
+for my $i (1 .. 400) {
+    my $s = udp_socket(addr => '127.2.' . ($i >> 8) . '.' . ($i & 255));
+    my $n = nonce_of(exchange($s, register($s, query => 1), $p2)) or next;
+    my $x = exchange($s, register($s, query => 1, pass => 'alice-secret',
+        nonce => $n, call_id => "fill-$i"), $p2);
+    $logins{$x->{code}}++;
+    close $s;
+}
+note('400 logins into a 32k nonce zone: '
+    . join(', ', map { "$_: $logins{$_}" } sort keys %logins));
+cmp_ok($logins{200} || 0, '>', 200, 'more logins than the zone holds');
+
+# a second on, so that new nonces are newer than any pushed out
+
+Time::HiRes::sleep(1.1);
+
+($replay = $vreg) =~ s/z9hG4bKsmall1/z9hG4bKsmall2/;
+$r = exchange($victim, $replay, $p2);
+(undef, $stale) = nonce_of($r);
+is("$r->{code} " . ($stale || ''), '401 true',
+    'count pushed out of a full zone: the replay is stale, not new');
+
+$vn = nonce_of(exchange($victim, register($victim, query => 1, cseq => 3),
+    $p2));
+$r = exchange($victim, register($victim, query => 1, pass => 'alice-secret',
+    nonce => $vn, nc => 1, cseq => 4), $p2);
+is($r->{code}, 200, 'small zone: a new nonce still logs in');
+
+is($t2->crashes(), '', 'no worker crashed (small zone)');
+
+$t2->stop();
 
 done_testing();
