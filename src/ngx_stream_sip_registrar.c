@@ -944,7 +944,9 @@ ngx_stream_sip_redirect(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         r.rport = 65535;
         r.to_tag.len = 8;
 
-        max = NGX_STREAM_SIP_UDP_MAX - ngx_sip_response_size(&ctx->msg, &r);
+        max = ngx_sip_response_size(&ctx->msg, &r);
+        max = (max < NGX_STREAM_SIP_UDP_MAX) ? NGX_STREAM_SIP_UDP_MAX - max
+                                             : 0;
 
     } else {
         max = (size_t) -1;
@@ -976,9 +978,9 @@ ngx_stream_sip_redirect(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 /*
  * "Contact: <uri>;expires=N[;q=0.x]" lines of the current bindings of an
  * AOR, after the Path lines if any, no more than "max" octets of them;
- * called with the zone locked.  The buffer
- * is the caller's to ngx_free(): not from the connection's pool, which a
- * long-lived stream connection would grow with every REGISTER.
+ * called with the zone locked.  The buffer is the caller's to ngx_free():
+ * not from the connection's pool, which a long-lived stream connection
+ * would grow with every REGISTER.
  */
 
 static u_char *
