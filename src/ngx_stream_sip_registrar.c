@@ -13,7 +13,7 @@
 /*
  * The registrar (RFC 3261 10.3) and redirect server (RFC 3261 8.3) over
  * a location service in shared memory: an rbtree of AORs, each with its
- * bindings, and one queue of all bindings in expiry order.  Every worker
+ * bindings, and one tree of all bindings in expiry order.  Every worker
  * reads and writes it under the zone's mutex; it survives "nginx -s
  * reload" like any zone, and a state file carries it over restarts.
  */
@@ -34,6 +34,11 @@
 #define NGX_STREAM_SIP_UDP_MAX         65507
 
 
+#define ngx_stream_sip_expire_binding(node)                                 \
+    ((ngx_stream_sip_binding_t *)                                             \
+     ((u_char *) (node) - offsetof(ngx_stream_sip_binding_t, expire)))
+
+
 typedef struct {
     ngx_rbtree_node_t                node;      /* key: hash of the AOR */
     ngx_queue_t                      bindings;
@@ -45,7 +50,7 @@ typedef struct {
 
 typedef struct {
     ngx_queue_t                      queue;     /* in its AOR */
-    ngx_queue_t                      expire;    /* in the zone, by time */
+    ngx_rbtree_node_t                expire;    /* in the zone, by time */
     ngx_stream_sip_aor_t            *aor;
     time_t                           expires;   /* absolute */
     ngx_uint_t                       flow;      /* its connection, or 0 */
@@ -68,7 +73,8 @@ typedef struct {
 typedef struct {
     ngx_rbtree_t                     rbtree;
     ngx_rbtree_node_t                sentinel;
-    ngx_queue_t                      expire;
+    ngx_rbtree_t                     expire;
+    ngx_rbtree_node_t                expire_sentinel;
     ngx_uint_t                       nbindings;
     ngx_uint_t                       naors;
 } ngx_stream_sip_location_sh_t;
@@ -1309,7 +1315,7 @@ ngx_stream_sip_binding_free(ngx_stream_sip_location_t *loc,
     a = b->aor;
 
     ngx_queue_remove(&b->queue);
-    ngx_queue_remove(&b->expire);
+    ngx_rbtree_delete(&loc->sh->expire, &b->expire);
     a->nbindings--;
     loc->sh->nbindings--;
 
@@ -1318,29 +1324,19 @@ ngx_stream_sip_binding_free(ngx_stream_sip_location_t *loc,
 
 
 /*
- * The expiry queue is kept in time order; a new binding usually expires
- * last, so the place is searched from the tail.
+ * The bindings of the zone by expiry time, a tree like nginx's timers:
+ * O(log n) wherever a new binding goes.  A sorted list searched from the
+ * tail cost a walk past every later binding of the zone, under its
+ * mutex, for each REGISTER with an Expires shorter than the others'.
  */
 
 static void
 ngx_stream_sip_binding_expire_insert(ngx_stream_sip_location_t *loc,
     ngx_stream_sip_binding_t *b)
 {
-    ngx_queue_t               *q;
-    ngx_stream_sip_binding_t  *o;
+    b->expire.key = (ngx_rbtree_key_t) b->expires;
 
-    for (q = ngx_queue_last(&loc->sh->expire);
-         q != ngx_queue_sentinel(&loc->sh->expire);
-         q = ngx_queue_prev(q))
-    {
-        o = ngx_queue_data(q, ngx_stream_sip_binding_t, expire);
-
-        if (o->expires <= b->expires) {
-            break;
-        }
-    }
-
-    ngx_queue_insert_after(q, &b->expire);
+    ngx_rbtree_insert(&loc->sh->expire, &b->expire);
 }
 
 
@@ -1349,13 +1345,15 @@ ngx_stream_sip_binding_expire_insert(ngx_stream_sip_location_t *loc,
 static void
 ngx_stream_sip_expire(ngx_stream_sip_location_t *loc, time_t now)
 {
-    ngx_queue_t               *q;
+    ngx_rbtree_node_t         *node, *sentinel;
     ngx_stream_sip_aor_t      *a;
     ngx_stream_sip_binding_t  *b;
 
-    while (!ngx_queue_empty(&loc->sh->expire)) {
-        q = ngx_queue_head(&loc->sh->expire);
-        b = ngx_queue_data(q, ngx_stream_sip_binding_t, expire);
+    sentinel = loc->sh->expire.sentinel;
+
+    while (loc->sh->expire.root != sentinel) {
+        node = ngx_rbtree_min(loc->sh->expire.root, sentinel);
+        b = ngx_stream_sip_expire_binding(node);
 
         if (b->expires > now) {
             return;
@@ -1432,7 +1430,7 @@ ngx_stream_sip_state_write(ngx_stream_sip_location_t *loc, ngx_log_t *log)
     ssize_t                    n;
     ngx_fd_t                   fd;
     ngx_uint_t                 rc, nbindings, naors;
-    ngx_queue_t               *q;
+    ngx_rbtree_node_t         *node, *sentinel;
     ngx_stream_sip_binding_t  *b;
 
     now = ngx_time();
@@ -1442,12 +1440,14 @@ ngx_stream_sip_state_write(ngx_stream_sip_location_t *loc, ngx_log_t *log)
     ngx_stream_sip_expire(loc, now);
 
     size = 1;
+    sentinel = loc->sh->expire.sentinel;
 
-    for (q = ngx_queue_head(&loc->sh->expire);
-         q != ngx_queue_sentinel(&loc->sh->expire);
-         q = ngx_queue_next(q))
+    for (node = (loc->sh->expire.root == sentinel)
+                ? NULL : ngx_rbtree_min(loc->sh->expire.root, sentinel);
+         node;
+         node = ngx_rbtree_next(&loc->sh->expire, node))
     {
-        b = ngx_queue_data(q, ngx_stream_sip_binding_t, expire);
+        b = ngx_stream_sip_expire_binding(node);
 
         size += 3 * (b->aor->len + b->contact_len + b->call_id_len
                      + b->source_len + b->instance_len + b->reg_id_len
@@ -1463,11 +1463,12 @@ ngx_stream_sip_state_write(ngx_stream_sip_location_t *loc, ngx_log_t *log)
 
     p = buf;
 
-    for (q = ngx_queue_head(&loc->sh->expire);
-         q != ngx_queue_sentinel(&loc->sh->expire);
-         q = ngx_queue_next(q))
+    for (node = (loc->sh->expire.root == sentinel)
+                ? NULL : ngx_rbtree_min(loc->sh->expire.root, sentinel);
+         node;
+         node = ngx_rbtree_next(&loc->sh->expire, node))
     {
-        b = ngx_queue_data(q, ngx_stream_sip_binding_t, expire);
+        b = ngx_stream_sip_expire_binding(node);
 
         name = b->data;
 
@@ -1932,7 +1933,8 @@ ngx_stream_sip_location_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&loc->sh->rbtree, &loc->sh->sentinel,
                     ngx_stream_sip_rbtree_insert_value);
 
-    ngx_queue_init(&loc->sh->expire);
+    ngx_rbtree_init(&loc->sh->expire, &loc->sh->expire_sentinel,
+                    ngx_rbtree_insert_timer_value);
 
     len = sizeof(" in sip_location_zone \"\"") + shm_zone->shm.name.len;
 
