@@ -61,12 +61,13 @@ my $c = udp_socket();
 
 sub register {
     my ($aor, $cseq, @contacts) = @_;
+    my $wait = @contacts > 1 && $aor eq 'victim' ? 0.3 : 3;
     udp_send($c, sip_request(method => 'REGISTER', uri => 'sip:example.com',
         to => "sip:$aor\@example.com", via_port => $c->sockport,
         call_id => "reg-$aor", cseq => $cseq,
         headers => [(map { ['Contact', $_] } @contacts),
             ['Expires', 300]]), '127.0.0.1', $port);
-    my ($got) = udp_recv($c, 3);
+    my ($got) = udp_recv($c, $wait);
     my $r = parse_sip($got && $got->[0]);
     return $r ? $r->{code} : 0;
 }
@@ -84,21 +85,27 @@ sub count {
     return ($n || 0, scalar keys %branches);
 }
 
+# a caller of its own for each INVITE: the 408s are not ACKed and come
+# again (Timer G)
+my $caller;
+
 sub invite {
     my ($aor, $p, $call_id) = @_;
-    udp_send($c, sip_request(method => 'INVITE', uri => "sip:$aor\@example.com",
-        via_port => $c->sockport, rport => 1, call_id => $call_id,
+    $caller = udp_socket();
+    udp_send($caller, sip_request(method => 'INVITE',
+        uri => "sip:$aor\@example.com",
+        via_port => $caller->sockport, rport => 1, call_id => $call_id,
         branch => "z9hG4bK$call_id",
-        headers => [['Contact', '<sip:caller@127.0.0.1:' . $c->sockport
-            . '>']]), '127.0.0.1', $p);
+        headers => [['Contact', '<sip:caller@127.0.0.1:'
+            . $caller->sockport . '>']]), '127.0.0.1', $p);
 }
 
-# the final answer to an INVITE (ACKed), and when it came
+# the final answer to the last INVITE, and when it came
 sub final {
     my ($secs) = @_;
     my $deadline = time() + $secs;
     while ((my $left = $deadline - time()) > 0) {
-        my ($got) = udp_recv($c, $left) or last;
+        my ($got) = udp_recv($caller, $left) or last;
         my $r = parse_sip($got->[0]) or next;
         next if $r->{code} < 200;
         return ($r->{code}, time());
@@ -121,6 +128,7 @@ for my $i (1 .. 100) {
 
 diag('100 REGISTERs of 31 Contacts: '
     . join(', ', map { "$reg{$_} x $_" } sort keys %reg));
+# no answer (0): a 200 listing them all is too big for a datagram
 ok($reg{200}, 'the registrar took them (no per-AOR limit on this branch)');
 
 invite('victim', $port, 'fan-1');
