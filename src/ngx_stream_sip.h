@@ -228,7 +228,7 @@ typedef struct {
 typedef struct ngx_stream_sip_tx_source_s  ngx_stream_sip_tx_source_t;
 
 /* what a transaction costs besides the messages it keeps */
-#define NGX_STREAM_SIP_TX_OVERHEAD  1024
+#define NGX_STREAM_SIP_TX_OVERHEAD  2048
 
 ngx_int_t ngx_stream_sip_tx_admit(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, size_t size, ngx_stream_sip_tx_source_t **src);

@@ -406,9 +406,9 @@ ngx_stream_sip_tx_limit_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_size_value(conf->bytes, prev->bytes, 64 * 1024 * 1024);
     ngx_conf_merge_value(conf->drop, prev->drop, 0);
     ngx_conf_merge_uint_value(conf->source_transactions,
-                              prev->source_transactions, 1024);
+                              prev->source_transactions, 2048);
     ngx_conf_merge_size_value(conf->source_bytes, prev->source_bytes,
-                              8 * 1024 * 1024);
+                              16 * 1024 * 1024);
     ngx_conf_merge_value(conf->source_drop, prev->source_drop, 0);
     ngx_conf_merge_value(conf->max_branches, prev->max_branches, 12);
     ngx_conf_merge_msec_value(conf->lifetime, prev->lifetime, 300000);
