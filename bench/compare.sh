@@ -210,8 +210,8 @@ stream {
         sip_registrar loc;
         sip_record_route on;
         # the load generator is one source, as a carrier trunk is
-        sip_transactions_per_source 65536 bytes=1g;
-        sip_transactions 65536 bytes=1g;
+        sip_transactions_per_source 65536 bytes=1024m;
+        sip_transactions 65536 bytes=1024m;
     }
 }
 CONF
