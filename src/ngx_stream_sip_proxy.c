@@ -1966,7 +1966,7 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         stx->in_table = 1;
     }
 
-    /* from now on released with the transaction, in ngx_stream_sip_stx_free() */
+    /* from here on given back by ngx_stream_sip_stx_free() */
 
     stx->source = src;
     ngx_stream_sip_stx_charge(stx, NULL, NGX_STREAM_SIP_TX_OVERHEAD
