@@ -20,7 +20,7 @@ MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
                src/ngx_stream_sip_channel.c src/ngx_stream_sip_proxy.c \
                src/ngx_stream_sip_auth.c src/ngx_stream_sip_limit.c \
                src/ngx_stream_sip_flow.c src/ngx_stream_sip_ssl.c \
-               src/ngx_stream_sip_table.c \
+               src/ngx_stream_sip_table.c src/ngx_stream_sip_tx_limit.c \
                src/ngx_stream_sip.h src/ngx_sip.h
 UNIT_TESTS  := $(patsubst tests/%.c,$(OBJS)/tests/%,$(wildcard tests/test_*.c))
 

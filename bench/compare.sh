@@ -209,6 +209,9 @@ stream {
         sip_domain example.com 127.0.0.1;
         sip_registrar loc;
         sip_record_route on;
+        # the load generator is one source, as a carrier trunk is
+        sip_transactions_per_source 65536 bytes=1024m;
+        sip_transactions 65536 bytes=1024m;
     }
 }
 CONF

@@ -37,6 +37,9 @@ $([ "${TRANSPORT:-udp}" = tcp ] && echo "        listen 127.0.0.1:$PORT;")
         sip on;
         sip_domain example.com;
         sip_pass 127.0.0.1:$UAS;
+        # the load generator is one source, as a carrier trunk is
+        sip_transactions_per_source 65536 bytes=1024m;
+        sip_transactions 65536 bytes=1024m;
     }
 }
 CONF

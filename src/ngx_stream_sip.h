@@ -212,6 +212,35 @@ ngx_int_t ngx_stream_sip_channel_pass(ngx_connection_t *c, ngx_uint_t slot,
 void ngx_stream_sip_close_quietly(ngx_connection_t *c);
 
 
+/* limits of transactions and of their fan-out: ngx_stream_sip_tx_limit.c */
+typedef struct {
+    ngx_uint_t                  transactions;     /* per worker */
+    size_t                      bytes;
+    ngx_flag_t                  drop;
+    ngx_uint_t                  source_transactions;
+    size_t                      source_bytes;
+    ngx_flag_t                  source_drop;
+    ngx_int_t                   max_branches;     /* per request, in all */
+    ngx_msec_t                  lifetime;         /* of a transaction */
+    ngx_flag_t                  contact_connect;
+} ngx_stream_sip_tx_limit_conf_t;
+
+typedef struct ngx_stream_sip_tx_source_s  ngx_stream_sip_tx_source_t;
+
+/* what a transaction costs besides the messages it keeps */
+#define NGX_STREAM_SIP_TX_OVERHEAD  2048
+
+ngx_int_t ngx_stream_sip_tx_admit(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, size_t size, ngx_stream_sip_tx_source_t **src);
+void ngx_stream_sip_tx_charge(ngx_stream_sip_tx_source_t *src,
+    ssize_t bytes);
+void ngx_stream_sip_tx_release(ngx_stream_sip_tx_source_t *src,
+    size_t bytes);
+void ngx_stream_sip_tx_totals(ngx_uint_t *transactions, size_t *bytes);
+ngx_int_t ngx_stream_sip_flow_verify(ngx_str_t *call_id, u_char *p,
+    u_char *end, ngx_uint_t *worker);
+
+
 /* the secret of our branches and Record-Route tokens, one per master */
 extern u_char        ngx_stream_sip_key[16];
 
@@ -220,6 +249,7 @@ extern ngx_module_t  ngx_stream_sip_registrar_module;
 extern ngx_module_t  ngx_stream_sip_auth_module;
 extern ngx_module_t  ngx_stream_sip_limit_module;
 extern ngx_module_t  ngx_stream_sip_ssl_module;
+extern ngx_module_t  ngx_stream_sip_tx_limit_module;
 
 
 #endif /* _NGX_STREAM_SIP_H_INCLUDED_ */

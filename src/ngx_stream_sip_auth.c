@@ -251,8 +251,22 @@ ngx_stream_sip_auth_handler(ngx_stream_session_t *s,
         id = NGX_SIP_HDR_PROXY_AUTHORIZATION;
         aor_user = &m->from.uri.user;
 
-    } else {
+    } else if (ngx_stream_sip_is_local(s, &m->ruri)) {
+
+        /* from elsewhere to us: anybody may call our users */
         return NGX_OK;
+
+    } else {
+
+        /*
+         * From another domain, whose users we cannot challenge, to
+         * another domain: relayed only for a trusted source (realm
+         * "off"), never to sip_pass (a PBX, a carrier) for anybody.
+         */
+
+        status = 403;
+        id = 0;
+        aor_user = NULL;
     }
 
     if (ngx_stream_complex_value(s, ascf->realm, &realm) != NGX_OK) {
@@ -263,6 +277,12 @@ ngx_stream_sip_auth_handler(ngx_stream_session_t *s,
         || (realm.len == 3 && ngx_strncmp(realm.data, "off", 3) == 0))
     {
         return NGX_OK;
+    }
+
+    if (status == 403) {
+        ngx_str_set(&reason, "Relaying Forbidden: From Is Not Our Domain");
+        ngx_stream_sip_respond(s, ctx, 403, &reason, NULL);
+        return NGX_DONE;
     }
 
     /* the credentials for our realm, of all the client sent */

@@ -758,7 +758,7 @@ ngx_stream_sip_owner(ngx_stream_session_t *s, ngx_sip_msg_t *m)
 {
     u_char            *p, *end;
     uint32_t           loop, salt;
-    ngx_uint_t         i, w, digits;
+    ngx_uint_t         i, w;
     ngx_sip_via_t      via;
     ngx_sip_header_t  *h;
 
@@ -804,15 +804,12 @@ ngx_stream_sip_owner(ngx_stream_session_t *s, ngx_sip_msg_t *m)
                 continue;
             }
 
-            w = 0;
-            digits = 0;
+            /* unproven, it is as if it were not there */
 
-            for (p += 5; p < end && *p >= '0' && *p <= '9'; p++) {
-                w = w * 10 + (*p - '0');
-                digits++;
-            }
-
-            if (digits && digits < 6 && p < end && *p == '.') {
+            if (ngx_stream_sip_flow_verify(
+                    &m->hdr[NGX_SIP_HDR_CALL_ID]->value, p + 5, end, &w)
+                == NGX_OK)
+            {
                 return ngx_stream_sip_channel_worker(w);
             }
         }

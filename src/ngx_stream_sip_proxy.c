@@ -103,6 +103,10 @@ struct ngx_stream_sip_stx_s {
 
     ngx_msec_t                  start;       /* for $sip_duration */
 
+    ngx_stream_sip_tx_source_t *source;      /* what it is charged to */
+    size_t                      charged;     /* bytes it keeps */
+    ngx_stream_sip_tx_limit_conf_t  *tlcf;   /* its fan-out limits */
+
     ngx_event_t                 retransmit;  /* G */
     ngx_event_t                 timeout;     /* H, J: then it goes */
     ngx_msec_t                  interval;
@@ -186,7 +190,11 @@ static void ngx_stream_sip_to_flow(ngx_uint_t flow, ngx_str_t *msg,
     ngx_log_t *log);
 static ngx_stream_sip_stx_t *ngx_stream_sip_stx_create(
     ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
-    ngx_array_t *targets);
+    ngx_array_t *targets, ngx_stream_sip_tx_source_t *src);
+static void ngx_stream_sip_stx_charge(ngx_stream_sip_stx_t *stx,
+    u_char *data, ssize_t len);
+static ngx_msec_t ngx_stream_sip_stx_left(ngx_stream_sip_stx_t *stx,
+    ngx_msec_t timer);
 static ngx_int_t ngx_stream_sip_stx_upstream(ngx_stream_session_t *s,
     ngx_stream_sip_stx_t *stx, ngx_stream_upstream_srv_conf_t *uscf);
 static ngx_int_t ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx,
@@ -260,6 +268,7 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     ngx_sip_forward_t                tpl;
     ngx_stream_sip_stx_t            *stx;
     ngx_stream_sip_route_t           r;
+    ngx_stream_sip_tx_source_t      *src;
     ngx_stream_upstream_srv_conf_t  *uscf;
 
     m = &ctx->msg;
@@ -457,8 +466,15 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         }
     }
 
-    stx = ngx_stream_sip_stx_create(s, ctx, targets);
+    /* what this worker and this source may still hold */
+
+    if (ngx_stream_sip_tx_admit(s, ctx, m->end - m->start, &src) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    stx = ngx_stream_sip_stx_create(s, ctx, targets, src);
     if (stx == NULL) {
+        ngx_stream_sip_tx_release(src, 0);
         ngx_str_set(&reason, "Out of Memory");
         ngx_stream_sip_respond(s, ctx, 500, &reason, NULL);
         return NGX_OK;
@@ -968,6 +984,51 @@ ngx_stream_sip_flow_parse(ngx_str_t *fl, ngx_uint_t *worker,
 
     *worker = w;
     *number = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The worker an nfl value (from p up to the end of the parameter) names,
+ * if its tag proves that we made it for this Call-ID.  A datagram read
+ * by any worker is passed to the one named: without the proof anybody
+ * could aim datagrams at one worker of his choice.
+ */
+
+ngx_int_t
+ngx_stream_sip_flow_verify(ngx_str_t *call_id, u_char *p, u_char *end,
+    ngx_uint_t *worker)
+{
+    u_char      ftoken[NGX_INT_T_LEN * 2 + 2 + 16 + 1];
+    ngx_str_t   fl;
+    ngx_uint_t  w, number;
+
+    fl.data = p;
+
+    while (p < end && *p != ';' && *p != '>' && *p != ',' && *p != ' '
+           && *p != '\t' && *p != '?')
+    {
+        p++;
+    }
+
+    fl.len = p - fl.data;
+
+    if (fl.len >= sizeof(ftoken)
+        || ngx_stream_sip_flow_parse(&fl, &w, &number) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_stream_sip_flow_token(call_id, w, number, ftoken);
+
+    if (fl.len != ngx_strlen(ftoken)
+        || ngx_memcmp(fl.data, ftoken, fl.len) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    *worker = w;
 
     return NGX_OK;
 }
@@ -1739,13 +1800,14 @@ ngx_stream_sip_to_flow(ngx_uint_t flow, ngx_str_t *msg, ngx_log_t *log)
 
 static ngx_stream_sip_stx_t *
 ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
-    ngx_array_t *targets)
+    ngx_array_t *targets, ngx_stream_sip_tx_source_t *src)
 {
     u_char                     *p, *rr, token[16];
     ngx_uint_t                  i;
     ngx_pool_t                 *pool;
     ngx_sip_msg_t              *m;
     ngx_connection_t           *c;
+    size_t                      size;
     ngx_stream_sip_stx_t       *stx;
     ngx_stream_sip_target_t    *t;
     ngx_stream_sip_srv_conf_t  *sscf;
@@ -1753,6 +1815,7 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     c = s->connection;
     m = &ctx->msg;
     sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+    size = 0;
 
     pool = ngx_create_pool(2048, ngx_cycle->log);
     if (pool == NULL) {
@@ -1775,6 +1838,8 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     stx->t2 = sscf->t2;
     stx->t4 = sscf->t4;
     stx->timer_c = sscf->invite_timeout;
+    stx->tlcf = ngx_stream_get_module_srv_conf(s,
+                                               ngx_stream_sip_tx_limit_module);
 
     stx->retransmit.handler = ngx_stream_sip_stx_retransmit;
     stx->retransmit.data = stx;
@@ -1839,16 +1904,27 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     }
 
     if (targets && targets->nelts) {
-        stx->ntargets = targets->nelts;
-        stx->targets = ngx_palloc(pool, targets->nelts
-                                        * sizeof(ngx_stream_sip_target_t));
+
+        /* beyond sip_max_branches a contact is never tried: not kept */
+
+        stx->ntargets = ngx_min(targets->nelts,
+                                (ngx_uint_t) stx->tlcf->max_branches);
+        size = stx->ntargets * sizeof(ngx_stream_sip_target_t);
+        stx->targets = ngx_palloc(pool, size);
         if (stx->targets == NULL) {
             goto failed;
         }
 
         t = targets->elts;
 
-        for (i = 0; i < targets->nelts; i++) {
+        if (stx->ntargets < targets->nelts) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "SIP proxy: %ui of %ui contacts left out, "
+                          "over sip_max_branches",
+                          targets->nelts - stx->ntargets, targets->nelts);
+        }
+
+        for (i = 0; i < stx->ntargets; i++) {
 
             /* the lookup's copies live in the datagram's pool */
 
@@ -1865,6 +1941,8 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
             {
                 goto failed;
             }
+
+            size += t[i].uri.len + t[i].path.len;
         }
     }
 
@@ -1888,6 +1966,12 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         stx->in_table = 1;
     }
 
+    /* from here on given back by ngx_stream_sip_stx_free() */
+
+    stx->source = src;
+    ngx_stream_sip_stx_charge(stx, NULL, NGX_STREAM_SIP_TX_OVERHEAD
+                                         + stx->orig.len + size);
+
     return stx;
 
 failed:
@@ -1895,6 +1979,53 @@ failed:
     ngx_destroy_pool(pool);
 
     return NULL;
+}
+
+
+/*
+ * What a transaction keeps counts against sip_transactions: a message
+ * it copied (len > 0), or one it gave back (len < 0, freed when it was
+ * a large allocation of the pool; data may then be NULL: nothing to
+ * free).
+ */
+
+static void
+ngx_stream_sip_stx_charge(ngx_stream_sip_stx_t *stx, u_char *data,
+    ssize_t len)
+{
+    if (len < 0 && data
+        && ngx_pfree(stx->pool, data) != NGX_OK)
+    {
+        /* a small one stays in the pool until the end */
+        return;
+    }
+
+    stx->charged += len;
+    ngx_stream_sip_tx_charge(stx->source, len);
+}
+
+
+/*
+ * A timer of the transaction cut to what is left of its lifetime
+ * (sip_transaction_lifetime): however often a callee rings (Timer C
+ * starts again with every provisional answer) and however many q levels
+ * are tried one after the other, a transaction ends in time, and so
+ * does a worker that leaves after a reload.  0: nothing is left.
+ */
+
+static ngx_msec_t
+ngx_stream_sip_stx_left(ngx_stream_sip_stx_t *stx, ngx_msec_t timer)
+{
+    ngx_msec_int_t  left;
+
+    left = (ngx_msec_int_t) (stx->start + stx->tlcf->lifetime
+                             - ngx_current_msec);
+
+    if (left <= 0) {
+        return 0;
+    }
+
+    return ngx_min(timer, (ngx_msec_t) left);
 }
 
 
@@ -1954,6 +2085,13 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
     ngx_sockaddr_t            sa;
     ngx_peer_connection_t    *pc;
     ngx_stream_sip_target_t  *t;
+
+    if (stx->nbranches >= (ngx_uint_t) stx->tlcf->max_branches) {
+        ngx_log_error(NGX_LOG_INFO, stx->log, 0,
+                      "SIP proxy: no more branches, %ui tried "
+                      "(sip_max_branches)", stx->nbranches);
+        return NGX_DECLINED;
+    }
 
     if (stx->upstream) {
         pc = &stx->upstream->peer;
@@ -2016,6 +2154,14 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
 
             flow = 0;
 
+            if (stx->nbranches >= (ngx_uint_t) stx->tlcf->max_branches) {
+                ngx_log_error(NGX_LOG_INFO, stx->log, 0,
+                              "SIP proxy: contact \"%V\" left out, "
+                              "over sip_max_branches", &t->uri);
+                stx->ntargets = 0;
+                break;
+            }
+
             if (t->flow) {
 
                 /* a phone on its own connection, if it is still there */
@@ -2038,6 +2184,8 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
             } else if (ngx_stream_sip_target_hop(t, &sa, &socklen, &transport)
                 != NGX_OK
                 || (transport != NGX_STREAM_SIP_UDP
+                    && !stx->tlcf->contact_connect)
+                || (transport != NGX_STREAM_SIP_UDP
                     && (flow = ngx_stream_sip_flow_connect(stx->ls, &sa,
                                                            socklen, transport,
                                                            stx->sslcf, NULL,
@@ -2046,7 +2194,11 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
             {
                 ngx_log_error(NGX_LOG_INFO, stx->log, 0,
                               "SIP proxy: contact \"%V\" is not reachable "
-                              "by address", &t->uri);
+                              "by address%s", &t->uri,
+                              transport != NGX_STREAM_SIP_UDP
+                              && !stx->tlcf->contact_connect
+                              ? " (it registered over UDP, and "
+                                "sip_contact_connect is off)" : "");
 
             } else if (ngx_stream_sip_branch_start(stx, m, &t->uri,
                                                    &t->path, &sa, socklen,
@@ -2071,15 +2223,25 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     ngx_uint_t flow)
 {
     u_char                    hbuf[NGX_SOCKADDR_STRLEN];
-    ngx_str_t                 host;
+    ngx_str_t                 host, udp;
     ngx_uint_t                transport, upgraded;
     ngx_listening_t          *ls;
+    ngx_msec_t                timeout;
     ngx_stream_sip_branch_t  *b;
 
     host = stx->via_host;
     transport = NGX_STREAM_SIP_UDP;
     ls = stx->ls;
     upgraded = 0;
+
+    timeout = ngx_stream_sip_stx_left(stx, 64 * stx->t1);
+
+    if (timeout == 0) {
+        ngx_log_error(NGX_LOG_INFO, stx->log, 0,
+                      "SIP proxy: no new branch, the transaction is older "
+                      "than sip_transaction_lifetime");
+        return NGX_DECLINED;
+    }
 
     if (!flow && sa && sa->sockaddr.sa_family != ls->sockaddr->sa_family) {
 
@@ -2108,6 +2270,8 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
         return NGX_ERROR;
     }
 
+    ngx_stream_sip_stx_charge(stx, NULL, sizeof(ngx_stream_sip_branch_t));
+
     b->stx = stx;
 
     b->branch.data = b->id;
@@ -2121,16 +2285,21 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
         return NGX_DECLINED;
     }
 
-    if (!flow && sa && b->sent.len > 1300) {
-
+    if (!flow && sa && b->sent.len > 1300
+        && (ruri == NULL || stx->tlcf->contact_connect))
+    {
         /*
          * RFC 3261 18.1.1: more than 1300 bytes go over TCP (and back
-         * to UDP if the next hop takes no TCP)
+         * to UDP if the next hop takes no TCP); not to a contact that
+         * registered over UDP, unless sip_contact_connect says so: a
+         * registration names any address, ours would be the connection
          */
 
         flow = ngx_stream_sip_flow_connect(ls, sa, socklen,
                                            NGX_STREAM_SIP_TCP, stx->sslcf,
                                            NULL, stx->log);
+
+        udp = b->sent;
 
         if (flow
             && ngx_stream_sip_flow_host(flow, hbuf, &host, &transport)
@@ -2139,6 +2308,9 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
                                            transport, &host)
                == NGX_OK)
         {
+            /* resent over UDP, if need be, is built again */
+
+            ngx_stream_sip_stx_charge(stx, udp.data, - (ssize_t) udp.len);
             upgraded = 1;
 
         } else {
@@ -2186,7 +2358,7 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
         ngx_add_timer(&b->retransmit, b->interval);
     }
 
-    ngx_add_timer(&b->timeout, 64 * stx->t1);
+    ngx_add_timer(&b->timeout, timeout);
 
     return NGX_OK;
 }
@@ -2298,6 +2470,8 @@ ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *m,
 
     b->sent.data = p;
     b->sent.len = ngx_sip_forward_request(p, m, &f) - p;
+
+    ngx_stream_sip_stx_charge(stx, NULL, len);
 
     return NGX_OK;
 }
@@ -2414,6 +2588,7 @@ ngx_stream_sip_branch_done(ngx_stream_sip_branch_t *b, ngx_uint_t status,
                 if (stx->last.data) {
                     stx->last.len = answer->len;
                     ngx_memcpy(stx->last.data, answer->data, answer->len);
+                    ngx_stream_sip_stx_charge(stx, NULL, answer->len);
                 }
             }
 
@@ -2437,7 +2612,12 @@ ngx_stream_sip_branch_done(ngx_stream_sip_branch_t *b, ngx_uint_t status,
 
     if (ngx_stream_sip_better(status, stx->best_status)) {
         stx->best_status = status;
-        stx->best.len = 0;
+
+        if (stx->best.len) {
+            ngx_stream_sip_stx_charge(stx, stx->best.data,
+                                      - (ssize_t) stx->best.len);
+            stx->best.len = 0;
+        }
 
         if (answer) {
             stx->best.data = ngx_pnalloc(stx->pool, answer->len);
@@ -2445,6 +2625,7 @@ ngx_stream_sip_branch_done(ngx_stream_sip_branch_t *b, ngx_uint_t status,
             if (stx->best.data) {
                 stx->best.len = answer->len;
                 ngx_memcpy(stx->best.data, answer->data, answer->len);
+                ngx_stream_sip_stx_charge(stx, NULL, answer->len);
             }
         }
     }
@@ -2655,6 +2836,8 @@ ngx_stream_sip_stx_free(ngx_stream_sip_stx_t *stx)
         ngx_del_timer(&stx->timeout);
     }
 
+    ngx_stream_sip_tx_release(stx->source, stx->charged);
+
     ngx_destroy_pool(stx->pool);
 }
 
@@ -2732,6 +2915,8 @@ ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx, ngx_uint_t status,
     stx->last.data = p;
     stx->last.len = ngx_sip_write_response(p, &m, &r) - p;
 
+    ngx_stream_sip_stx_charge(stx, NULL, stx->last.len);
+
     ngx_stream_sip_to_client(stx, &stx->last);
 
     return NGX_OK;
@@ -2772,6 +2957,10 @@ ngx_stream_sip_branch_cancel(ngx_stream_sip_branch_t *b)
     out.len = ngx_sip_write_hop_request(p, &m, NULL) - p;
 
     ngx_stream_sip_to_peer(b, &out);
+
+    /* sent or copied to the connection: not kept */
+
+    (void) ngx_pfree(b->stx->pool, p);
 }
 
 
@@ -2792,6 +2981,8 @@ ngx_stream_sip_branch_ack(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *resp)
 
     b->ack.data = p;
     b->ack.len = ngx_sip_write_hop_request(p, &inv, resp) - p;
+
+    ngx_stream_sip_stx_charge(b->stx, NULL, b->ack.len);
 
     ngx_stream_sip_to_peer(b, &b->ack);
 }
@@ -2913,13 +3104,15 @@ ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
 static void
 ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b)
 {
-    ngx_str_t              host;
+    ngx_str_t              host, tcp;
     ngx_sip_msg_t          m;
     ngx_stream_sip_stx_t  *stx;
 
     stx = b->stx;
 
     host = (b->ls == stx->ls) ? stx->via_host : b->ls->addr_text;
+
+    tcp = b->sent;
 
     if (ngx_stream_sip_reparse(&stx->orig, &m) != NGX_OK
         || ngx_stream_sip_branch_build(b, &m, b->ruri, b->route, 0, b->ls,
@@ -2929,6 +3122,8 @@ ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b)
         ngx_stream_sip_branch_done(b, 503, NULL);
         return;
     }
+
+    ngx_stream_sip_stx_charge(stx, tcp.data, - (ssize_t) tcp.len);
 
     ngx_log_error(NGX_LOG_INFO, stx->log, 0,
                   "SIP proxy: next hop takes no TCP, %uz bytes over UDP",
@@ -3096,7 +3291,8 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
             /* Timer B is over; Timer C runs from every provisional (16.7) */
 
             if (status > 100 || b->status == 0) {
-                ngx_add_timer(&b->timeout, stx->timer_c);
+                ngx_add_timer(&b->timeout,
+                              ngx_stream_sip_stx_left(stx, stx->timer_c));
             }
 
         } else {
