@@ -2015,13 +2015,15 @@ ngx_stream_sip_listening_ssl(ngx_listening_t *ls)
 
 /*
  * The listen whose server a connection we open becomes a session of: a
- * UDP one as ngx_stream_sip_udp_listening_for() finds it, or, on a
- * server without UDP, a TCP one (a TLS listen would start a server
- * handshake on it), else a TLS one, whose handshake it has done already.
+ * UDP one as ngx_stream_sip_udp_listening_for() finds it, or, where
+ * there is no UDP, a TCP one; a TLS one only for a TLS connection (on
+ * any other nginx would start a server handshake), whose handshake is
+ * done by then.
  */
 
 ngx_listening_t *
-ngx_stream_sip_adopt_listening(int family, in_port_t port)
+ngx_stream_sip_adopt_listening(int family, in_port_t port,
+    ngx_uint_t transport)
 {
     ngx_uint_t        i, n;
     ngx_listening_t  *ls, *tls;
@@ -2049,7 +2051,7 @@ ngx_stream_sip_adopt_listening(int family, in_port_t port)
             return &ls[i];
         }
 
-        if (tls == NULL) {
+        if (tls == NULL && transport == NGX_STREAM_SIP_TLS) {
             tls = &ls[i];
         }
     }
