@@ -12,6 +12,8 @@
 #   it;
 # - a 200 whose Record-Route the callee altered (3 values): the caller's
 #   ACK and BYE still reach the callee on its registered connection;
+# - UDP callers cancel ringing calls to a TCP phone whatever worker owns
+#   the Call-ID and holds the phone's connection;
 # - a TLS-only and a TCP-only server forward to a TCP sip_pass, and
 #   $remote_addr of the connection we opened is an address, no port.
 
@@ -42,9 +44,6 @@ sub run_all {
 stream {
     sip_location_zone loc:1m;
 
-    log_format opened '$remote_addr|$remote_port';
-    access_log %%PREFIX%%/logs/opened.log opened;
-
     server {
         listen 127.0.0.1:%%PORT_0%% udp;
         listen 127.0.0.1:%%PORT_0%%;
@@ -65,6 +64,34 @@ stream {
         sip_pass 127.0.0.1:%%PORT_3%%;
         sip_connection_timeout 2s;
     }
+}
+EOF2
+
+    # the callee of the big INVITE listens on TCP where sip_pass says UDP
+    my $big_callee = IO::Socket::IP->new(LocalAddr => '127.0.0.1',
+        LocalPort => $t->port(3), Listen => 5, ReuseAddr => 1)
+        or die "listen: $@";
+
+    $t->run();
+
+    my %listens = map { $t->port($_) => 1 } 0, 1, 2;
+
+    stream_calls($t, $workers);
+    udp_cancel($t, $workers);
+    big_invite($t, $workers, $big_callee, \%listens);
+    altered_route($t, $workers);
+
+    $t->stop();
+    is($t->crashes(), '', "$workers workers: no worker crashed");
+
+    # an nginx without any UDP listen: a TLS edge, a TCP one
+
+    my $e = NgxSip->new()->make_cert('localhost');
+
+    $e->write_conf(<<'EOF2', workers => $workers);
+stream {
+    log_format opened '$remote_addr|$remote_port';
+    access_log %%PREFIX%%/logs/opened.log opened;
 
     server {
         listen 127.0.0.1:%%PORT_4%% ssl;
@@ -81,29 +108,19 @@ stream {
         sip on;
         sip_domain example.com;
         sip_pass "sip:127.0.0.1:%%PORT_5%%;transport=tcp";
+        sip_connection_timeout 1s;
     }
 }
 EOF2
 
-    # the callee of the big INVITE listens on TCP where sip_pass says UDP
-    my $big_callee = IO::Socket::IP->new(LocalAddr => '127.0.0.1',
-        LocalPort => $t->port(3), Listen => 5, ReuseAddr => 1)
-        or die "listen: $@";
     my $pbx = IO::Socket::IP->new(LocalAddr => '127.0.0.1',
-        LocalPort => $t->port(5), Listen => 5, ReuseAddr => 1)
+        LocalPort => $e->port(5), Listen => 5, ReuseAddr => 1)
         or die "listen: $@";
 
-    $t->run();
-
-    my %listens = map { $t->port($_) => 1 } 0, 1, 2, 4, 6;
-
-    stream_calls($t, $workers);
-    big_invite($t, $workers, $big_callee, \%listens);
-    altered_route($t, $workers);
-    stream_only($t, $workers, $pbx);
-
-    $t->stop();
-    is($t->crashes(), '', "$workers workers: no worker crashed");
+    $e->run();
+    stream_only($e, $workers, $pbx);
+    $e->stop();
+    is($e->crashes(), '', "$workers workers, no UDP: no worker crashed");
 }
 
 
@@ -267,6 +284,63 @@ sub stream_calls {
 
         close $phone;
     }
+}
+
+# a UDP caller cancels; its INVITE's transaction is with the owner of
+# its Call-ID, the phone's connection with whichever worker accepted it
+sub udp_cancel {
+    my ($t, $workers) = @_;
+
+    my $user = "cancel-$workers";
+    my ($phone, $r) = phone($t, $user, 'tcp');
+    is($r && $r->{code}, 200, "$workers workers: TCP phone registered");
+
+    my @bad;
+
+    for my $i (1 .. 6) {
+        my $u = udp_socket();
+        my $cid = "cancel-$workers-$i-" . int(rand(1e9));
+        my $inv = sip_request(method => 'INVITE',
+            uri => "sip:$user\@example.com", via_port => $u->sockport,
+            call_id => $cid, branch => "z9hG4bK-cinv$i" . int(rand(1e9)));
+        udp_send($u, $inv, '127.0.0.1', $t->port(0));
+
+        my $got = wait_request($phone, 'INVITE');
+        unless ($got) {
+            push @bad, "call $i: no INVITE";
+            next;
+        }
+        stream_send($phone, sip_response($got, 180, 'Ringing', tag => "c$i"));
+
+        (my $cancel = $inv) =~ s/^INVITE /CANCEL /;
+        $cancel =~ s/^CSeq: 1 INVITE/CSeq: 1 CANCEL/m;
+        udp_send($u, $cancel, '127.0.0.1', $t->port(0));
+
+        my $c = wait_request($phone, 'CANCEL');
+        unless ($c) {
+            push @bad, "call $i: no CANCEL on the phone's connection";
+            next;
+        }
+        stream_send($phone, sip_response($c, 200, 'OK', tag => "c$i")
+            . sip_response($got, 487, 'Request Terminated', tag => "c$i"));
+        wait_request($phone, 'ACK', 3);
+
+        my %codes;
+        while (my ($d) = udp_recv($u, 3)) {
+            my $x = parse_sip($d->[0]) or next;
+            my ($m) = $d->[0] =~ /^CSeq: \d+ (\w+)/m;
+            $codes{$m} .= " $x->{code}";
+            last if ($codes{INVITE} // '') =~ /487/;
+        }
+        my $all = join ',', map { "$_$codes{$_}" } sort keys %codes;
+        push @bad, "call $i: $all"
+            unless $all =~ /CANCEL 200/ && $all =~ /INVITE.* 487/;
+    }
+
+    is(join('; ', @bad), '', "$workers workers: 6 UDP callers cancel "
+        . "calls to a TCP phone: 200 for the CANCEL, 487 for the INVITE");
+
+    close $phone;
 }
 
 # RFC 3261 18.1.1: too big for UDP, on over TCP; the way back must stay
