@@ -195,10 +195,13 @@ test-asan: $(ASAN_DIR)/ngx_stream_sip_module.so
 	        "in $(ASAN_DIR)/log"; exit 1; fi; \
 	echo "test-asan: no sanitizer report"; exit $$rc
 
+# The suite twice, as built and under ASan: about 8 minutes each on
+# 2 cores (docs/benchmarks.md), well within a CI job.
 test: deps
 	$(MAKE) unit
 	$(MAKE) module
 	$(MAKE) test-t
+	$(MAKE) test-asan
 
 run: deps module
 	mkdir -p $(OBJS)/demo/logs
