@@ -78,8 +78,8 @@ $(OBJS)/ngx_stream_sip_module.so: $(OBJS)/nginx/objs/Makefile $(MOD_SRCS)
 # The module of "make test-asan": gcc's AddressSanitizer and UBSan, every
 # pool allocation of the module its own malloc()ed block (ld --wrap to
 # tests/ngx_sip_asan_pool.c), loaded into Debian's nginx through
-# objs/asan/nginx, which preloads libasan (docs/design.md, "Testing under
-# AddressSanitizer").
+# objs/asan/nginx.sh, which preloads libasan (docs/design.md, "Testing
+# under AddressSanitizer").
 ASAN_DIR    := $(OBJS)/asan
 ASAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer
 ASAN_WRAP   := -Wl,--wrap=ngx_create_pool,--wrap=ngx_palloc \
@@ -170,11 +170,12 @@ test-t: module
 	    prove -I t/lib t/'
 
 # The whole t/ suite with that module in Debian's nginx, which alone gets
-# libasan preloaded (not perl, SIPp or Kamailio); a report of ASan, LSan
-# or UBSan in any nginx process (the files of objs/asan/log) fails the
-# run even where the tests passed.
+# libasan preloaded (not perl, SIPp or Kamailio); a report of ASan or
+# UBSan in any nginx process (the files of objs/asan/log) fails the run
+# even where the tests passed.  TESTS="t/a.t t/b.t": only those.
 test-asan: $(ASAN_DIR)/ngx_stream_sip_module.so
-	@test -f "$(ASAN_LIB)" || { echo "no libasan: apt-get install gcc"; exit 1; }
+	@test -f "$(ASAN_LIB)" || \
+	    { echo "no libasan: apt-get install gcc libasan8"; exit 1; }
 	rm -rf $(ASAN_DIR)/log && mkdir -p $(ASAN_DIR)/log && \
 	    chmod 1777 $(ASAN_DIR)/log
 	printf '%s\n' '#!/bin/sh' \
