@@ -24,18 +24,22 @@ MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
                src/ngx_stream_sip.h src/ngx_sip.h
 UNIT_TESTS  := $(patsubst tests/%.c,$(OBJS)/tests/%,$(wildcard tests/test_*.c))
 
+# Everything "make test" uses: a test missing any of it fails (t/lib's
+# need(); NGX_SIP_ALLOW_SKIP=1 skips instead).
 DEB_PKGS    := nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev \
                zlib1g-dev sip-tester libnet-sip-perl clang-14 \
-               libclang-rt-14-dev iproute2 util-linux openssl perl make gcc \
-               libio-socket-ssl-perl sipvicious kamailio
+               libclang-rt-14-dev iproute2 util-linux procps openssl perl \
+               make gcc libasan8 libio-socket-ssl-perl sipvicious kamailio \
+               kamailio-tls-modules sipsak
 
 UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -Wno-unused-parameter -Wno-unused-function \
                -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=undefined
 
-.PHONY: all module deps unit fuzz fuzz-diff test test-t run clean bench-registrar \
-        bench-proxy bench bench-deps bench-tls bench-inflight bench-big-aor
+.PHONY: all module deps unit fuzz fuzz-diff test test-t test-asan run clean \
+        bench-registrar bench-proxy bench bench-deps bench-tls bench-inflight \
+        bench-big-aor
 
 all: module
 
@@ -45,13 +49,13 @@ module: $(OBJS)/ngx_stream_sip_module.so
 # a private copy of it with the same flags plus the stream ones "nginx -V"
 # shows, and build only our .so (building "modules" would try to rebuild
 # the stream module, whose sources Debian does not ship).
-$(OBJS)/nginx/objs/Makefile: config
+# $(call ngx_configure,dir,cc options)
+define ngx_configure
 	@test -x $(NGINX_SRC)/configure || \
 	    { echo "no $(NGINX_SRC)/configure: apt-get install nginx-dev," \
 	      "or NGINX_SRC=/path/to/nginx-source"; exit 1; }
-	rm -rf $(OBJS)/nginx && mkdir -p $(OBJS) && \
-	    cp -a $(NGINX_SRC) $(OBJS)/nginx
-	cd $(OBJS)/nginx && \
+	rm -rf $(1) && mkdir -p $(dir $(1)) && cp -a $(NGINX_SRC) $(1)
+	cd $(1) && \
 	    if [ -f conf_flags ]; then . ./conf_flags; \
 	    else NGX_CONF_FLAGS=(--with-compat); fi; \
 	    stream=$$($(NGINX_BIN) -V 2>&1 | tr ' ' '\n' | \
@@ -61,12 +65,45 @@ $(OBJS)/nginx/objs/Makefile: config
 	        stream="--with-stream=dynamic --with-stream_ssl_module"; \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" $$stream \
 	        --with-stream=dynamic --add-dynamic-module=$(TOP) \
-	        --with-cc-opt="-g -O2 -fPIC -Wall -Werror" >configure.log 2>&1 \
+	        --with-cc-opt="$(2)" >configure.log 2>&1 \
 	    || { tail -30 configure.log; exit 1; }
+endef
+
+$(OBJS)/nginx/objs/Makefile: config
+	$(call ngx_configure,$(OBJS)/nginx,-g -O2 -fPIC -Wall -Werror)
 
 $(OBJS)/ngx_stream_sip_module.so: $(OBJS)/nginx/objs/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(OBJS)/nginx -f objs/Makefile objs/ngx_stream_sip_module.so
 	cp $(OBJS)/nginx/objs/ngx_stream_sip_module.so $@
+
+# The module of "make test-asan": gcc's AddressSanitizer and UBSan, every
+# pool allocation of the module its own malloc()ed block (ld --wrap to
+# tests/ngx_sip_asan_pool.c), loaded into Debian's nginx through
+# objs/asan/nginx.sh, which preloads libasan (docs/design.md, "Testing
+# under AddressSanitizer").
+ASAN_DIR    := $(OBJS)/asan
+ASAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer
+ASAN_WRAP   := -Wl,--wrap=ngx_create_pool,--wrap=ngx_palloc \
+               -Wl,--wrap=ngx_pnalloc,--wrap=ngx_pcalloc
+ASAN_LIB    ?= $(shell $(CC) -print-file-name=libasan.so)
+ASAN_OPTS   := log_path=$(ASAN_DIR)/log/asan:detect_leaks=0
+UBSAN_OPTS  := print_stacktrace=1:log_path=$(ASAN_DIR)/log/ubsan
+
+$(ASAN_DIR)/nginx/objs/Makefile: config
+	$(call ngx_configure,$(ASAN_DIR)/nginx,-g -O1 -fPIC -Wall -Werror \
+	    $(ASAN_FLAGS))
+
+$(ASAN_DIR)/ngx_stream_sip_module.so: $(ASAN_DIR)/nginx/objs/Makefile \
+        $(MOD_SRCS) tests/ngx_sip_asan_pool.c
+	cd $(ASAN_DIR)/nginx && $(CC) -c -fPIC -g -O1 -fno-omit-frame-pointer \
+	    -Wall -Werror -I src/core -I src/event -I src/event/modules \
+	    -I src/os/unix -I objs -o objs/ngx_sip_asan_pool.o \
+	    $(TOP)/tests/ngx_sip_asan_pool.c
+	rm -f $(ASAN_DIR)/nginx/objs/ngx_stream_sip_module.so
+	$(MAKE) -C $(ASAN_DIR)/nginx -f objs/Makefile \
+	    objs/ngx_stream_sip_module.so \
+	    LINK='$(CC) $(ASAN_FLAGS) $(ASAN_WRAP) objs/ngx_sip_asan_pool.o'
+	cp $(ASAN_DIR)/nginx/objs/ngx_stream_sip_module.so $@
 
 # Everything the tests and the demo need, from Debian; a no-op when present.
 deps:
@@ -133,10 +170,40 @@ test-t: module
 	    NGX_SIP_NGINX=$(NGINX_BIN) SIP_TORTURE=$(TORTURE) \
 	    prove -I t/lib t/'
 
+# The whole t/ suite with that module in Debian's nginx, which alone gets
+# libasan preloaded (not perl, SIPp or Kamailio); a report of ASan or
+# UBSan in any nginx process (the files of objs/asan/log) fails the run
+# even where the tests passed.  TESTS="t/a.t t/b.t": only those.
+test-asan: $(ASAN_DIR)/ngx_stream_sip_module.so
+	@test -f "$(ASAN_LIB)" || \
+	    { echo "no libasan: apt-get install gcc libasan8"; exit 1; }
+	rm -rf $(ASAN_DIR)/log && mkdir -p $(ASAN_DIR)/log && \
+	    chmod 1777 $(ASAN_DIR)/log
+	printf '%s\n' '#!/bin/sh' \
+	    'LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=$(ASAN_OPTS) \' \
+	    'UBSAN_OPTIONS=$(UBSAN_OPTS) \' \
+	    'exec $(NGINX_BIN) "$$@"' > $(ASAN_DIR)/nginx.sh
+	chmod 755 $(ASAN_DIR)/nginx.sh
+	@start=$$(date +%s); \
+	unshare -n -- bash -c 'ip link set lo up && \
+	    NGX_SIP_MODULE=$(ASAN_DIR)/ngx_stream_sip_module.so \
+	    NGX_SIP_NGINX=$(ASAN_DIR)/nginx.sh SIP_TORTURE=$(TORTURE) \
+	    prove -I t/lib $(or $(TESTS),t/)'; rc=$$?; \
+	echo "test-asan: prove exit $$rc, $$(( $$(date +%s) - start )) s"; \
+	reports=$$(ls $(ASAN_DIR)/log); \
+	if [ -n "$$reports" ]; then \
+	    for f in $$reports; do echo "== $$f"; cat $(ASAN_DIR)/log/$$f; done; \
+	    echo "test-asan: $$(echo $$reports | wc -w) sanitizer report(s)" \
+	        "in $(ASAN_DIR)/log"; exit 1; fi; \
+	echo "test-asan: no sanitizer report"; exit $$rc
+
+# The suite twice, as built and under ASan: about 8 minutes each on
+# 2 cores (docs/benchmarks.md), well within a CI job.
 test: deps
 	$(MAKE) unit
 	$(MAKE) module
 	$(MAKE) test-t
+	$(MAKE) test-asan
 
 run: deps module
 	mkdir -p $(OBJS)/demo/logs

@@ -100,7 +100,12 @@ typedef struct {
     time_t                           min_expires;
     time_t                           default_expires;
     time_t                           max_expires;
+    ngx_uint_t                       min_expires_mode;
 } ngx_stream_sip_registrar_srv_conf_t;
+
+
+#define NGX_STREAM_SIP_MIN_EXPIRES_RAISE   0
+#define NGX_STREAM_SIP_MIN_EXPIRES_REJECT  1
 
 
 /* one Contact of a REGISTER, as decided before anything is changed */
@@ -178,6 +183,15 @@ static ngx_int_t ngx_stream_sip_registrar_init_process(ngx_cycle_t *cycle);
 static void ngx_stream_sip_registrar_exit_master(ngx_cycle_t *cycle);
 
 
+/* Kamailio's registrar "min_expires_mode": 0 raises, 1 answers 423 */
+
+static ngx_conf_enum_t  ngx_stream_sip_min_expires_modes[] = {
+    { ngx_string("raise"), NGX_STREAM_SIP_MIN_EXPIRES_RAISE },
+    { ngx_string("reject"), NGX_STREAM_SIP_MIN_EXPIRES_REJECT },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_stream_sip_registrar_commands[] = {
 
     { ngx_string("sip_location_zone"),
@@ -200,6 +214,13 @@ static ngx_command_t  ngx_stream_sip_registrar_commands[] = {
       NGX_STREAM_SRV_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("sip_registrar_min_expires_mode"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_sip_registrar_srv_conf_t, min_expires_mode),
+      &ngx_stream_sip_min_expires_modes },
 
     { ngx_string("sip_redirect"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
@@ -608,7 +629,16 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         if (!star && reg[i].expires != 0
             && reg[i].expires < rscf->min_expires)
         {
-            /* RFC 3261 10.3 step 7 */
+            /*
+             * RFC 3261 10.3 step 7 allows a registrar to raise it as
+             * well; Kamailio does by default, and phones that asked for
+             * less find the interval granted in the 200's Contact
+             */
+
+            if (rscf->min_expires_mode == NGX_STREAM_SIP_MIN_EXPIRES_RAISE) {
+                reg[i].expires = rscf->min_expires;
+                continue;
+            }
 
             extra.data = aor_buf;
             extra.len = ngx_sprintf(aor_buf, "Min-Expires: %T" CRLF,
@@ -1998,6 +2028,7 @@ ngx_stream_sip_registrar_create_srv_conf(ngx_conf_t *cf)
     conf->min_expires = NGX_CONF_UNSET;
     conf->default_expires = NGX_CONF_UNSET;
     conf->max_expires = NGX_CONF_UNSET;
+    conf->min_expires_mode = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -2011,6 +2042,8 @@ ngx_stream_sip_registrar_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_stream_sip_registrar_srv_conf_t *conf = child;
 
     ngx_conf_merge_value(conf->redirect, prev->redirect, 0);
+    ngx_conf_merge_uint_value(conf->min_expires_mode, prev->min_expires_mode,
+                              NGX_STREAM_SIP_MIN_EXPIRES_RAISE);
 
     if (conf->min_expires == NGX_CONF_UNSET) {
         conf->min_expires = (prev->min_expires == NGX_CONF_UNSET)

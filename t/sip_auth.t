@@ -278,11 +278,10 @@ is($r->{code}, 200, 'a user added to the file registers');
 # SIPp and Net::SIP with their own digest code (SIPp 3.6 knows only MD5
 # and takes the first challenge: a server offering MD5 alone)
 
-my $sipp = `which sipp 2>/dev/null`;
-chomp $sipp;
+my $sipp = program('sipp');
 
 SKIP: {
-    skip 'no sipp', 1 unless $sipp;
+    skip 'no sipp', 1 unless need($sipp, 'sipp (sip-tester)');
     $t->write_file('reg_auth.xml', sipp_scenarios()->{uac_register_auth});
     my $rc = system("$sipp -sf " . $t->prefix . '/reg_auth.xml'
         . " -i 127.0.0.1 -m 5 -r 10 -au alice -ap alice-secret"
@@ -293,7 +292,8 @@ SKIP: {
 }
 
 SKIP: {
-    eval { require Net::SIP; 1 } or skip 'no Net::SIP', 2;
+    need(eval { require Net::SIP; 1 }, 'Net::SIP (libnet-sip-perl)')
+        or skip 'no Net::SIP', 2;
 
     my $sock = udp_socket();
     my $ua = Net::SIP::Simple->new(
@@ -352,8 +352,9 @@ SKIP: {
 # work against us), but not one after the tenth guess: the 403 stops it
 
 SKIP: {
-    my $svwar = `which svwar svcrack 2>/dev/null`;
-    skip 'no sipvicious', 5 unless $svwar =~ /svcrack/;
+    skip 'no sipvicious', 5
+        unless need(program('svwar') && program('svcrack'),
+                    'svwar and svcrack (sipvicious)');
 
     # extensions 101 and 110 exist
     for my $m ('REGISTER', 'INVITE', 'OPTIONS') {

@@ -11,8 +11,7 @@ use Test::More;
 use lib 't/lib';
 use NgxSip;
 
-my $sipp = `which sipp 2>/dev/null`;
-chomp $sipp;
+my $sipp = program('sipp');
 
 my $t = NgxSip->new();
 
@@ -55,7 +54,7 @@ $t->write_file('options.xml', <<'EOF');
 EOF
 
 SKIP: {
-    skip 'no sipp', 2 unless $sipp;
+    skip 'no sipp', 2 unless need($sipp, 'sipp (sip-tester)');
 
     my $p = $t->prefix;
 
@@ -72,7 +71,8 @@ SKIP: {
 }
 
 SKIP: {
-    eval { require Net::SIP; 1 } or skip 'no Net::SIP', 2;
+    need(eval { require Net::SIP; 1 }, 'Net::SIP (libnet-sip-perl)')
+        or skip 'no Net::SIP', 2;
 
     my $leg = Net::SIP::Leg->new(addr => '127.0.0.1', proto => 'udp')
         or die "leg: $!";

@@ -15,7 +15,7 @@ use IO::Socket::IP;
 use lib 't/lib';
 use NgxSip;
 
-plan skip_all => 'no IPv6' unless have_ipv6();
+plan skip_all => 'no IPv6' unless need(have_ipv6(), 'IPv6 on lo');
 
 my $t = NgxSip->new();
 

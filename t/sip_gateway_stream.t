@@ -17,11 +17,10 @@ use lib 't/lib';
 use NgxSip;
 use NgxSipp;
 
-my $sipp = `which sipp 2>/dev/null`;
-chomp $sipp;
+my $sipp = program('sipp');
 
-plan skip_all => 'no sipp' unless $sipp;
-plan skip_all => 'no IPv6' unless have_ipv6();
+plan skip_all => 'no sipp' unless need($sipp, 'sipp (sip-tester)');
+plan skip_all => 'no IPv6' unless need(have_ipv6(), 'IPv6 on lo');
 
 my $t = NgxSip->new()->make_cert('localhost');
 

@@ -17,13 +17,11 @@ use NgxSip;
 use NgxSipp;
 use NgxKamailio;
 
-my $sipp = `which sipp 2>/dev/null`;
-chomp $sipp;
-my $kamailio = `which kamailio 2>/dev/null` || (-x '/usr/sbin/kamailio'
-    ? '/usr/sbin/kamailio' : '');
-chomp $kamailio;
+my $sipp = program('sipp');
+my $kamailio = program('kamailio');
 
-plan skip_all => 'no sipp or kamailio' unless $sipp && $kamailio;
+plan skip_all => 'no sipp or kamailio'
+    unless need($sipp, 'sipp (sip-tester)') && need($kamailio, 'kamailio');
 
 my $t = NgxSip->new();
 my ($proxy, $kam, $uas, $front) = map { $t->port($_) } 0 .. 3;

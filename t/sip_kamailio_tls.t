@@ -20,13 +20,13 @@ use NgxSip;
 use NgxSipp;
 use NgxKamailio;
 
-my $sipp = `which sipp 2>/dev/null`;
-chomp $sipp;
-my $kamailio = -x '/usr/sbin/kamailio' ? '/usr/sbin/kamailio' : '';
+my $sipp = program('sipp');
+my $kamailio = program('kamailio');
 my $mpath = '/usr/lib/x86_64-linux-gnu/kamailio/modules';
 
 plan skip_all => 'no sipp, kamailio or its TLS module'
-    unless $sipp && $kamailio && -f "$mpath/tls.so";
+    unless need($sipp, 'sipp (sip-tester)') && need($kamailio, 'kamailio')
+        && need(-f "$mpath/tls.so", "$mpath/tls.so (kamailio-tls-modules)");
 
 my $t = NgxSip->new()->make_cert('localhost')->make_cert('kamailio');
 my ($ngx_tls, $ngx_udp, $k_udp, $k_tls, $uas, $ngx_tls2, $k_udp2, $ngx_tcp,

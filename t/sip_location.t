@@ -13,10 +13,9 @@ use lib 't/lib';
 use NgxSip;
 use NgxSipp;
 
-my $sipp = `which sipp 2>/dev/null`;
-chomp $sipp;
+my $sipp = program('sipp');
 
-plan skip_all => 'no sipp' unless $sipp;
+plan skip_all => 'no sipp' unless need($sipp, 'sipp (sip-tester)');
 
 my $t = NgxSip->new();
 

@@ -14,11 +14,11 @@ use lib 't/lib';
 use NgxSip;
 use NgxSipp;
 
-my $sipp = `which sipp 2>/dev/null`;
-chomp $sipp;
+my $sipp = program('sipp');
 
 plan skip_all => 'no sipp or Net::SIP'
-    unless $sipp && eval { require Net::SIP; 1 };
+    unless need($sipp, 'sipp (sip-tester)')
+        && need(eval { require Net::SIP; 1 }, 'Net::SIP (libnet-sip-perl)');
 
 my $t = NgxSip->new();
 

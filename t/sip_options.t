@@ -109,7 +109,7 @@ EOF
     # IPv6
 
     SKIP: {
-        skip 'no IPv6', 3 unless $v6;
+        skip 'no IPv6', 3 unless need($v6, 'IPv6 on lo');
 
         my $u6 = udp_socket(addr => '::1');
         udp_send($u6, sip_request(via_host => '[::1]',

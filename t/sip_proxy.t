@@ -16,10 +16,9 @@ use lib 't/lib';
 use NgxSip;
 use NgxSipp;
 
-my $sipp = `which sipp 2>/dev/null`;
-chomp $sipp;
+my $sipp = program('sipp');
 
-plan skip_all => 'no sipp' unless $sipp;
+plan skip_all => 'no sipp' unless need($sipp, 'sipp (sip-tester)');
 
 my %scenarios = %{ sipp_scenarios() };
 

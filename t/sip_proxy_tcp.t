@@ -21,10 +21,9 @@ use lib 't/lib';
 use NgxSip;
 use NgxSipp;
 
-my $sipp = `which sipp 2>/dev/null`;
-chomp $sipp;
+my $sipp = program('sipp');
 
-plan skip_all => 'no sipp' unless $sipp;
+plan skip_all => 'no sipp' unless need($sipp, 'sipp (sip-tester)');
 
 for my $workers (4, 1) {
 

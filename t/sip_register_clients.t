@@ -49,7 +49,8 @@ sub query {
 # Net::SIP
 
 SKIP: {
-    eval { require Net::SIP; 1 } or skip 'no Net::SIP', 2;
+    need(eval { require Net::SIP; 1 }, 'Net::SIP (libnet-sip-perl)')
+        or skip 'no Net::SIP', 2;
 
     my $ua = Net::SIP::Simple->new(
         registrar => "127.0.0.1:$port",
@@ -93,11 +94,10 @@ $t->write_file('register.xml', <<'EOF');
 </scenario>
 EOF
 
-my $sipp = `which sipp 2>/dev/null`;
-chomp $sipp;
+my $sipp = program('sipp');
 
 SKIP: {
-    skip 'no sipp', 4 unless $sipp;
+    skip 'no sipp', 4 unless need($sipp, 'sipp (sip-tester)');
 
     my $p = $t->prefix;
 

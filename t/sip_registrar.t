@@ -32,6 +32,15 @@ stream {
         sip_domain example.com;
         sip_registrar loc;
         sip_registrar_expires 2 3600 7200;
+        sip_registrar_min_expires_mode reject;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_2%% udp;
+        sip on;
+        sip_domain example.com;
+        sip_registrar loc;
+        sip_registrar_expires 20 3600 7200;
     }
 
     server {
@@ -103,6 +112,18 @@ is(contacts($r), 'sip:alice@127.0.0.1:5071', 'expires=0 removes one');
 $r = reg(contact => ['<sip:alice@127.0.0.1:5072>'], expires => 1);
 is($r->{code}, 423, '423 under sip_registrar_expires min');
 is($r->{h}{'min-expires'}[0], 2, 'Min-Expires');
+
+# by default, as Kamailio's registrar: raised to the minimum, which the
+# 200 says; the same REGISTER with expires=0 still removes the binding
+
+$r = reg(user => 'dave', contact => ['<sip:dave@127.0.0.1:5079>'],
+    expires => 15, port => $t->port(2));
+is($r && $r->{code}, 200, 'below the minimum: 200 by default');
+like($r && $r->{h}{contact}[0], qr/5079>;expires=(20|19)\b/,
+    'the 200 gives the raised interval');
+$r = reg(user => 'dave', contact => ['<sip:dave@127.0.0.1:5079>;expires=0'],
+    port => $t->port(2));
+is(contacts($r), '', 'expires=0 not raised');
 
 $r = reg(contact => ['*']);
 is($r->{code}, 400, '* without Expires: 0');

@@ -17,7 +17,9 @@ use NgxSip;
 
 my $dir = NgxSip->torture();
 
-plan skip_all => "no torture corpus at $dir" unless -f "$dir/verdicts.tsv";
+plan skip_all => "no torture corpus at $dir"
+    unless need(-f "$dir/verdicts.tsv",
+                "the torture corpus at $dir (SIP_TORTURE=dir)");
 
 # where the answer goes (INDEX.md, harness table); 0: the source port
 my %reply_port = (

@@ -17,7 +17,7 @@ use File::Basename qw(dirname);
 
 our @EXPORT = qw(sip_request parse_sip udp_socket udp_send udp_recv
     tcp_connect stream_send stream_recv have_ipv6 sip_response sip_method
-    sip_exchange);
+    sip_exchange need program);
 
 my $top = abs_path(dirname(__FILE__) . '/../..');
 
@@ -213,6 +213,33 @@ sub DESTROY {
 }
 
 ###############################################################################
+
+# What a test needs from the machine (a program, a Perl module, IPv6, the
+# torture corpus): "make test" installs all of it (DEB_PKGS), so without
+# it the test dies, and fails, naming what is missing.  Only with
+# NGX_SIP_ALLOW_SKIP=1, for a machine where it cannot be had, is it a
+# skip: need() then returns false for the caller's "skip" or "plan
+# skip_all".
+sub need {
+    my ($have, $what) = @_;
+
+    return 1 if $have;
+    return 0 if $ENV{NGX_SIP_ALLOW_SKIP};
+
+    die "missing: $what (\"make deps\" installs it;"
+        . " NGX_SIP_ALLOW_SKIP=1 skips what needs it)\n";
+}
+
+# the path of a program in PATH or an sbin directory, or ''
+sub program {
+    my ($name) = @_;
+
+    for my $dir (split(/:/, $ENV{PATH} || ''), '/usr/sbin', '/sbin') {
+        return "$dir/$name" if $dir ne '' && -f "$dir/$name" && -x _;
+    }
+
+    return '';
+}
 
 sub have_ipv6 {
     my $s = IO::Socket::IP->new(LocalAddr => '::1', Proto => 'udp');
