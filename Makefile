@@ -35,8 +35,8 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=undefined
 
-.PHONY: all module deps unit fuzz fuzz-diff fuzz-ws test test-t run clean bench-registrar \
-        bench-proxy bench bench-deps bench-tls bench-inflight
+.PHONY: all module deps unit fuzz fuzz-diff fuzz-ws test test-t run clean \
+        bench-registrar bench-proxy bench bench-deps bench-tls bench-inflight
 
 all: module
 
@@ -103,6 +103,7 @@ fuzz:
 # split at points the input chooses, which must decode alike.
 fuzz-ws:
 	@mkdir -p $(OBJS)/fuzz-ws/corpus
+	cp tests/ws_corpus/* $(OBJS)/fuzz-ws/corpus/
 	$(CLANG) -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 \
 	    -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -o $(OBJS)/fuzz-ws/fuzz_ws \

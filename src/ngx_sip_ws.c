@@ -661,6 +661,7 @@ ngx_sip_ws_decode(ngx_sip_ws_t *ws, u_char *buf, u_char *last)
             }
 
             if (rc == NGX_ERROR) {
+                ws->in = p - buf;
                 return NGX_ERROR;
             }
 
@@ -693,6 +694,7 @@ ngx_sip_ws_decode(ngx_sip_ws_t *ws, u_char *buf, u_char *last)
             if (ws->message == NGX_SIP_WS_TEXT && !(ws->frame & 0x8)
                 && ngx_sip_ws_utf8_step(&ws->utf8, d, n) != NGX_OK)
             {
+                ws->in = p - buf;
                 return ngx_sip_ws_fail(ws, NGX_SIP_WS_INVALID_DATA,
                                        "invalid UTF-8 in a text message");
             }

@@ -749,7 +749,8 @@ static frame_case_t  frame_cases[] = {
     { { 0x8a, 0x80, 1, 2, 3, 4 }, 6, "O0:|", "empty pong" },
 
     /* lengths */
-    { { 0x82, 0xfe, 0, 125, 1, 2, 3, 4 }, 8, "E1002:", "16-bit length of 125" },
+    { { 0x82, 0xfe, 0, 125, 1, 2, 3, 4 }, 8, "E1002:",
+      "16-bit length of 125" },
     { { 0x82, 0xff, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
         1, 2, 3, 4 }, 14, "E1002:",
       "64-bit length of 65535" },
