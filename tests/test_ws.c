@@ -392,6 +392,7 @@ static hs_case_t  hs_cases[] = {
     { "GET / HTTP/1.0\r\n", NGX_ERROR, 400, "HTTP/1.1 required" },
     { "GET / HTTP/2.0\r\n", NGX_ERROR, 400, "HTTP/1.1 required" },
     { "GET /\r\n", NGX_ERROR, 400, "bad request line" },
+    { "GET  HTTP/1.1\r\n", NGX_ERROR, 400, "bad request line" },
     { "GET / FOO/1.1\r\n", NGX_ERROR, 400, "bad request line" },
     { "GET /a\x01 HTTP/1.1\r\n", NGX_ERROR, 400, "bad request line" },
     { "GET / HTTP/1.1\r\n Host: h\r\n", NGX_ERROR, 400,
@@ -514,6 +515,16 @@ test_handshake_limits(void)
                   && strcmp(hs.reason, "handshake too large") == 0,
                   "endless headers");
 
+    /* a header line that never ends */
+
+    n = snprintf(req, sizeof(req), "%sX-Pad: ", HS_GOOD);
+    memset(req + n, 'a', 2000);
+    req[n + 2000] = '\0';
+
+    NGX_SIP_CHECK(handshake(req, 1024, &hs) == NGX_ERROR
+                  && strcmp(hs.reason, "handshake too large") == 0,
+                  "endless header line");
+
     /* without any LF; and one exactly at the limit */
 
     memset(req, 'a', 3000);
@@ -585,6 +596,18 @@ test_http_error(void)
 
     NGX_SIP_CHECK(ngx_sip_ws_http_error(buf, buf + 40, 400, "x") == NULL,
                   "no room: NULL");
+
+    p = ngx_sip_ws_http_error(buf, buf + sizeof(buf), 503, "busy");
+    NGX_SIP_CHECK(p && memcmp(buf, "HTTP/1.1 503 Service Unavailable\r\n",
+                              34) == 0, "503");
+
+    p = ngx_sip_ws_http_error(buf, buf + sizeof(buf), 500, "SHA-1");
+    NGX_SIP_CHECK(p && memcmp(buf, "HTTP/1.1 500 Internal Server Error\r\n",
+                              36) == 0, "500");
+
+    p = ngx_sip_ws_http_error(buf, buf + sizeof(buf), 999, "x");
+    NGX_SIP_CHECK(p && memcmp(buf, "HTTP/1.1 400 Bad Request\r\n", 26)
+                  == 0, "an unknown status is 400");
 }
 
 
@@ -967,6 +990,63 @@ test_many(void)
 }
 
 
+/* the calls themselves, without the connection of the tests above */
+
+static void
+test_api(void)
+{
+    u_char        *last;
+    size_t         n;
+    ngx_sip_ws_t   ws;
+
+    n = frame(conn_buf, 0x81, key1, "abc", 3);
+    n += frame(conn_buf + n, 0x81, key1, "defg", 4);
+    n += frame(conn_buf + n, 0x81, key1, "h", 1);
+    last = conn_buf + n - 3;
+
+    ngx_sip_ws_init(&ws, 100);
+
+    NGX_SIP_CHECK(ngx_sip_ws_decode(&ws, conn_buf, last) == NGX_OK
+                  && NGX_SIP_STR_EQ(ws.payload, "abc")
+                  && ws.payload.data == conn_buf, "first message");
+
+    /* handed over: compacting drops it, keeps what follows */
+
+    last = ngx_sip_ws_compact(&ws, conn_buf, last);
+
+    NGX_SIP_CHECK(ws.in == 0 && ws.out == 0 && last == conn_buf + 14,
+                  "compacted after a message: %zu",
+                  (size_t) (last - conn_buf));
+
+    NGX_SIP_CHECK(ngx_sip_ws_decode(&ws, conn_buf, last) == NGX_OK
+                  && NGX_SIP_STR_EQ(ws.payload, "defg"), "second message");
+
+    NGX_SIP_CHECK(ngx_sip_ws_decode(&ws, conn_buf, last) == NGX_AGAIN
+                  && ws.in == 14 && ws.out == 0, "third one partial");
+
+    last = ngx_sip_ws_compact(&ws, conn_buf, last);
+    NGX_SIP_CHECK(last == conn_buf, "a partial header: nothing kept");
+
+    /* its last 3 octets, and an unmasked frame */
+
+    frame(conn_buf + 100, 0x81, key1, "h", 1);
+    memcpy(last, conn_buf + 104, 3);
+    memcpy(last + 3, "\x81\x01h", 3);
+    last += 6;
+
+    NGX_SIP_CHECK(ngx_sip_ws_decode(&ws, conn_buf, last) == NGX_OK
+                  && NGX_SIP_STR_EQ(ws.payload, "h"), "third message");
+
+    NGX_SIP_CHECK(ngx_sip_ws_decode(&ws, conn_buf, last) == NGX_ERROR
+                  && ws.code == 1002
+                  && strcmp(ws.reason, "unmasked frame") == 0,
+                  "unmasked: %s", ws.reason);
+
+    NGX_SIP_CHECK(ngx_sip_ws_decode(&ws, conn_buf, last) == NGX_ERROR,
+                  "failed stays failed");
+}
+
+
 static void
 test_encoder(void)
 {
@@ -1023,6 +1103,7 @@ main(void)
     test_close_codes();
     test_fragments();
     test_many();
+    test_api();
     test_encoder();
 
     return ngx_sip_test_done("test_ws");
