@@ -21,7 +21,7 @@
 
 
 static ngx_int_t ngx_sip_ws_request_line(ngx_sip_ws_handshake_t *hs,
-    u_char *start, u_char *p, u_char *end);
+    u_char *p, u_char *end);
 static ngx_int_t ngx_sip_ws_header(ngx_sip_ws_handshake_t *hs, u_char *p,
     u_char *end);
 static ngx_int_t ngx_sip_ws_check(ngx_sip_ws_handshake_t *hs);
@@ -131,7 +131,7 @@ ngx_sip_ws_handshake(ngx_sip_ws_handshake_t *hs, u_char *start, u_char *last)
 
         end = (lf > start && lf[-1] == CR) ? lf - 1 : lf;
 
-        rc = ngx_sip_ws_request_line(hs, start, start + 4, end);
+        rc = ngx_sip_ws_request_line(hs, start + 4, end);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -191,8 +191,8 @@ ngx_sip_ws_handshake(ngx_sip_ws_handshake_t *hs, u_char *start, u_char *last)
 
 
 static ngx_int_t
-ngx_sip_ws_request_line(ngx_sip_ws_handshake_t *hs, u_char *start,
-    u_char *p, u_char *end)
+ngx_sip_ws_request_line(ngx_sip_ws_handshake_t *hs, u_char *p,
+    u_char *end)
 {
     u_char  *sp;
 
