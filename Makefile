@@ -13,15 +13,16 @@ CLANG       ?= clang-14
 CORE_SRCS   := src/ngx_sip_chars.c src/ngx_sip_parse.c \
                src/ngx_sip_parse_uri.c src/ngx_sip_parse_header.c \
                src/ngx_sip_message.c \
-               src/ngx_sip_forward.c src/ngx_sip_auth.c
-CORE_HDRS   := src/ngx_sip.h tests/ngx_sip_standalone.h tests/ngx_sip_test.h
+               src/ngx_sip_forward.c src/ngx_sip_auth.c src/ngx_sip_ws.c
+CORE_HDRS   := src/ngx_sip.h src/ngx_sip_ws.h tests/ngx_sip_standalone.h \
+               tests/ngx_sip_test.h
 MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
                src/ngx_stream_sip_variables.c src/ngx_stream_sip_registrar.c \
                src/ngx_stream_sip_channel.c src/ngx_stream_sip_proxy.c \
                src/ngx_stream_sip_auth.c src/ngx_stream_sip_limit.c \
                src/ngx_stream_sip_flow.c src/ngx_stream_sip_ssl.c \
                src/ngx_stream_sip_table.c src/ngx_stream_sip_tx_limit.c \
-               src/ngx_stream_sip.h src/ngx_sip.h
+               src/ngx_stream_sip.h src/ngx_sip.h src/ngx_sip_ws.h
 UNIT_TESTS  := $(patsubst tests/%.c,$(OBJS)/tests/%,$(wildcard tests/test_*.c))
 
 # Everything "make test" uses: a test missing any of it fails (t/lib's
@@ -37,9 +38,9 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=undefined
 
-.PHONY: all module deps unit fuzz fuzz-diff test test-t test-asan run clean \
-        bench-registrar bench-proxy bench bench-deps bench-tls bench-inflight \
-        bench-big-aor
+.PHONY: all module deps unit fuzz fuzz-diff fuzz-ws test test-t test-asan \
+        run clean bench-registrar bench-proxy bench bench-deps bench-tls \
+        bench-inflight bench-big-aor
 
 all: module
 
@@ -134,6 +135,18 @@ fuzz:
 	    while read f; do cp $(TORTURE)/$$f $(OBJS)/fuzz/corpus/; done
 	cd $(OBJS)/fuzz && ./fuzz_parse -max_total_time=$(FUZZ_TIME) \
 	    -max_len=8192 corpus
+
+# The WebSocket core: handshakes and frame streams, each fed whole and
+# split at points the input chooses, which must decode alike.
+fuzz-ws:
+	@mkdir -p $(OBJS)/fuzz-ws/corpus
+	cp tests/ws_corpus/* $(OBJS)/fuzz-ws/corpus/
+	$(CLANG) -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 \
+	    -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -o $(OBJS)/fuzz-ws/fuzz_ws \
+	    tests/fuzz_ws.c $(CORE_SRCS) -lcrypto
+	cd $(OBJS)/fuzz-ws && ./fuzz_ws -max_total_time=$(FUZZ_TIME) \
+	    -max_len=4096 corpus
 
 # The core of this tree against the one of FUZZ_BASE, linked in with its
 # symbols renamed base_*: they must say the same of every input.  Seeded
