@@ -37,6 +37,16 @@ my @SIP_VARS = qw(sip_transport sip_method sip_status sip_request_uri
     sip_to_user sip_to_host sip_cseq sip_call_id sip_user_agent
     sip_duration sip_header_max_forwards);
 
+# A server transaction of an INVITE answered 486 stays 64*T1 (3.2 s
+# here) for retransmissions, a non-INVITE one T4 (10 ms).  So that the
+# transactions alive at a time do not depend on how fast the machine is
+# (and the warm-up reaches what the run will), a client sends an INVITE
+# only while fewer than $INVITES of its INVITEs ended in the last
+# $LINGER seconds, OPTIONS otherwise; RSS is read $LINGER seconds after
+# the warm-up and after the run, when no transaction is left.
+our $LINGER = 4;
+our $INVITES = 400;
+
 sub soak_conf {
     my (%o) = @_;
 
@@ -59,7 +69,7 @@ stream {
         sip_domain example.com;
         sip_registrar soakloc;
         sip_pass "sip:127.0.0.1:%%PORT_2%%;transport=tcp";
-        sip_timers 2ms 400ms 50ms;
+        sip_timers 50ms 400ms 10ms;
 
         access_log %%PREFIX%%/logs/soak.log soak;
     }
@@ -173,6 +183,7 @@ sub soak_run {
     my $base = $o{rss_base};
 
     for my $c (@clients) {
+        $c->{invites} ||= [];
         $c->{sent} = 0;
         $c->{done} = 0;
         $c->{out} = {};
@@ -184,6 +195,12 @@ sub soak_run {
             my $n = $o{first} + $c->{sent}++;
             my $callee = $c->{callees}[($n / 5) % @{$c->{callees}}]
                 if @{$c->{callees}};
+
+            # the INVITE budget: see $LINGER
+            shift @{$c->{invites}}
+                while @{$c->{invites}} && $c->{invites}[0] < time() - $LINGER;
+            undef $callee if @{$c->{invites}} >= $INVITES;
+
             my ($cid, $msg) = $n % 5 == 4 && $callee
                 ? request($c, 'INVITE', "sip:$callee\@example.com", $n)
                 : request($c, 'OPTIONS', 'sip:trunk@far.example', $n);
@@ -254,6 +271,8 @@ sub soak_run {
 
                 if ($req =~ /^INVITE /) {
                     die "$p->{name}: INVITE got $code\n" if $code != 486;
+                    push @{$p->{invites}}, time();
+                    $p->{calls}++;
                     out($p, NgxSip::sip_ack($req, $m));
                 } elsif ($code != 200) {
                     die "$p->{name}: OPTIONS got $code\n";
@@ -350,21 +369,25 @@ sub soak {
     }
 
     my $warm = $o{warm};
-    my $el = soak_run($t, \%peers, count => $warm, first => 0);
+    # the module before issue 14 would take the machine: stopped at 256 MB
+    my $el = soak_run($t, \%peers, count => $warm, first => 0,
+        rss_base => worker_rss($t->{pid}), abort_kb => 262144);
     $say->(sprintf "warm-up: %d requests on each of tcp, tls, udp in %.1f s",
         $warm, $el);
 
     # what the warm-up left settles (transactions end, timers fire)
-    sleep 2;
+    sleep $LINGER;
 
     my $start = worker_rss($t->{pid});
     $say->("RSS at start: " . join(', ',
         map { "worker $_ $start->{$_} kB" } sort keys %$start));
 
+    $_->{calls} = 0 for values %peers;
+
     $el = soak_run($t, \%peers, count => $o{count}, first => $warm,
         rss_base => $start, abort_kb => $o{abort_kb} || $ENV{SOAK_ABORT_KB} || 65536);
 
-    sleep 2;
+    sleep $LINGER;
 
     my $end = worker_rss($t->{pid});
     $say->("RSS at end:   " . join(', ',
@@ -379,6 +402,9 @@ sub soak {
     $say->(sprintf "%d requests on each of tcp, tls, udp in %.1f s"
         . " (%.0f requests/s in all); largest worker growth %d kB",
         $o{count}, $el, 3 * $o{count} / $el, $growth);
+    $say->("of which INVITEs to a phone (486, ACK): " . join(', ',
+        map { "$_ $peers{$_}{calls}" } grep { !$peers{$_}{off} }
+        qw(tcp tls udp)));
 
     close $_->{sock} for values %peers;
 
