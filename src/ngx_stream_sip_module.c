@@ -682,6 +682,14 @@ ngx_stream_sip_message_start(ngx_stream_session_t *s,
     s->variables = v;
     s->upstream_states = NULL;
 
+    /* nothing of the previous message on the connection either */
+
+    ctx->status = 0;
+    ctx->msg_valid = 0;
+    ctx->validated = 0;
+    ctx->auth_header = 0;
+    ctx->has_duration = 0;
+
     return NGX_OK;
 }
 
@@ -729,8 +737,6 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ctx->status = 0;
     ctx->msg_valid = 0;
     ctx->validated = 0;
-    ctx->auth_header = 0;
-    ctx->has_duration = 0;
 
     rc = ngx_sip_parse_message(m, start, end,
                                ctx->transport != NGX_STREAM_SIP_UDP, &err);
