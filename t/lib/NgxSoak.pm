@@ -180,6 +180,7 @@ sub soak_run {
     my $start = time();
     my $last_progress = $start;
     my $next_check = 0;
+    my $next_ping = $start + ($ENV{SOAK_PING} || 30);
     my $base = $o{rss_base};
 
     for my $c (@clients) {
@@ -241,6 +242,17 @@ sub soak_run {
 
             } else {
                 my $n = sysread($s, my $chunk, 262144);
+
+                if (!$n && $p->{trunk}) {
+
+                    # nginx closes a connection it opened once it is idle
+                    # (sip_connection_timeout), and opens another
+                    $sel->remove($s);
+                    delete $peers->{$p->{name}};
+                    close $s;
+                    next;
+                }
+
                 die "$p->{name}: connection closed by nginx\n" unless $n;
                 $p->{in} .= $chunk;
                 @msgs = frame($p);
@@ -286,6 +298,14 @@ sub soak_run {
         }
 
         my $now = time();
+
+        # RFC 5626 keepalives, as phones and trunks send: a client that
+        # is done, or a phone nobody calls, waits for the others
+        if ($now > $next_ping) {
+            $next_ping = $now + ($ENV{SOAK_PING} || 30);
+            out($_, "\r\n\r\n") for grep {
+                ($_->{phone} || $_->{client}) && !$_->{udp} } values %$peers;
+        }
 
         die "stalled: " . join(', ', map { "$_->{name} $_->{done}/$count" }
             @clients) . "\n"
