@@ -13,11 +13,13 @@ package NgxSoak;
 # to a phone, whose 486 it acknowledges: the UDP client calls both
 # phones in turn; a TCP or TLS client calls the phone of its transport
 # when there is one worker (with more, the phone may be in another
-# worker, which a request that came over a stream does not reach).  Every message is logged with every $sip_*
-# variable and $upstream_addr.
+# worker, which a request that came over a stream does not reach).
+# Every message is logged with every $sip_* variable and $upstream_addr.
 #
 # The RSS of every worker is read once the tables are warm (after a
 # first round of requests on the same connections) and at the end.
+# SOAK_CLIENTS=tcp,udp runs only those clients, SOAK_DEBUG=1 writes a
+# debug error log (with NGX_SIP_KEEP=1: to pair allocations and frees).
 
 use strict;
 use warnings;
