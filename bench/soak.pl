@@ -7,7 +7,8 @@
 # the access log lines; fails when a worker grew by LIMIT kB or more
 # (default 2048), when a log line names more than one upstream, or when
 # a worker crashed.  Loopback only: run inside "unshare -n" (make soak
-# does).
+# does).  Every SOAK_PROGRESS seconds (60) it says how far each client
+# is and the RSS of the workers.
 #
 #   bench/soak.pl [COUNT] [WORKERS] [WARM] [LIMIT]
 
@@ -26,7 +27,8 @@ $limit ||= 2048;
 
 $| = 1;
 
-my $r = soak(count => $count, workers => $workers, warm => $warm);
+my $r = soak(count => $count, workers => $workers, warm => $warm,
+    progress => $ENV{SOAK_PROGRESS} || 60);
 
 my @bad;
 push @bad, "a worker grew by $r->{growth_kb} kB (limit $limit)"

@@ -182,6 +182,7 @@ sub soak_run {
     my $start = time();
     my $last_progress = $start;
     my $next_check = 0;
+    my $next_report = $start + ($o{progress} || 0);
     my $next_ping = $start + ($ENV{SOAK_PING} || 30);
     my $base = $o{rss_base};
 
@@ -313,6 +314,15 @@ sub soak_run {
             @clients) . "\n"
             if $now - $last_progress > ($o{stall} || 10);
 
+        if ($o{progress} && $now > $next_report) {
+            $next_report = $now + $o{progress};
+            my $rss = worker_rss($t->{pid});
+            $o{say}->(sprintf("%4.0f s: ", $now - $start)
+                . join(', ', map { "$_->{name} $_->{done}" } @clients)
+                . '; RSS ' . join(', ',
+                    map { "$_ $rss->{$_} kB" } sort keys %$rss));
+        }
+
         if ($base && $now > $next_check) {
             $next_check = $now + 1;
             my $rss = worker_rss($t->{pid});
@@ -407,7 +417,8 @@ sub soak {
     $_->{calls} = 0 for values %peers;
 
     $el = soak_run($t, \%peers, count => $o{count}, first => $warm,
-        rss_base => $start, abort_kb => $o{abort_kb} || $ENV{SOAK_ABORT_KB} || 65536);
+        rss_base => $start, progress => $o{progress}, say => $say,
+        abort_kb => $o{abort_kb} || $ENV{SOAK_ABORT_KB} || 65536);
 
     sleep $LINGER;
 
