@@ -39,6 +39,18 @@ typedef struct {
 } ngx_stream_sip_srv_conf_t;
 
 
+/*
+ * The connection's own pool, variables and upstream states, put aside
+ * while a message on a TCP or TLS connection has its own: nothing per
+ * message is charged to anything that outlives it (docs/design.md).
+ */
+typedef struct {
+    ngx_pool_t                   *pool;
+    ngx_stream_variable_value_t  *variables;
+    ngx_array_t                  *upstream_states;
+} ngx_stream_sip_saved_t;
+
+
 typedef struct {
     ngx_stream_session_t       *session;
 
@@ -62,6 +74,7 @@ typedef struct {
     u_char                     *out_last;
     ngx_uint_t                  auth_header;      /* 1 + index, or 0 */
     ngx_msec_t                  duration;         /* $sip_duration */
+    ngx_stream_sip_saved_t      saved;
 
     unsigned                    close_after_output:1;
     unsigned                    failed:1;

@@ -20,6 +20,7 @@
 
 #define NGX_STREAM_SIP_BUFFER_SIZE   4096
 #define NGX_STREAM_SIP_MAX_PENDING   262144
+#define NGX_STREAM_SIP_MESSAGE_POOL  4096
 
 
 static void ngx_stream_sip_handler(ngx_stream_session_t *s);
@@ -33,6 +34,10 @@ static ngx_int_t ngx_stream_sip_grow_buffer(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 static void ngx_stream_sip_frame_error(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_error_t *err);
+static ngx_int_t ngx_stream_sip_message_start(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+static void ngx_stream_sip_message_done(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
 static void ngx_stream_sip_process(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, u_char *start, u_char *end);
 static ngx_int_t ngx_stream_sip_owner(ngx_stream_session_t *s,
@@ -515,12 +520,16 @@ ngx_stream_sip_frame(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 
         start = b->pos + ctx->frame.crlf;
 
+        if (ngx_stream_sip_message_start(s, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         ngx_stream_sip_process(s, ctx, start, start + ctx->frame.message_len);
 
         b->pos = start + ctx->frame.message_len;
         ngx_sip_frame_init(&ctx->frame);
 
-        ngx_stream_sip_log_message(s);
+        ngx_stream_sip_message_done(s, ctx);
 
         if (ctx->failed) {
             return NGX_ERROR;
@@ -609,15 +618,100 @@ ngx_stream_sip_frame_error(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     ctx->close_after_output = 1;
 
-    if (m->request && m->hdr[NGX_SIP_HDR_VIA] && m->method_id != NGX_SIP_ACK) {
-
+    if (m->request && m->hdr[NGX_SIP_HDR_VIA] && m->method_id != NGX_SIP_ACK
+        && ngx_stream_sip_message_start(s, ctx) == NGX_OK)
+    {
         /* for the Via, From, To ... the response copies */
         (void) ngx_sip_msg_validate(m, &perr);
 
         ctx->msg_valid = 1;
         ngx_stream_sip_respond_error(s, ctx, err);
-        ngx_stream_sip_log_message(s);
+        ngx_stream_sip_message_done(s, ctx);
     }
+}
+
+
+/*
+ * A message framed on a TCP or TLS connection gets a pool, variables and
+ * upstream states of its own: while it is processed and logged they are
+ * the session's, so that what nginx's code and ours allocate for it
+ * (variable values, the access log line, $upstream_addr, copies of the
+ * message) goes with it, and its log line describes it alone.  The
+ * connection's are put back once it is logged.  A datagram needs none of
+ * this: it is a session of its own.
+ */
+
+static ngx_int_t
+ngx_stream_sip_message_start(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx)
+{
+    size_t                        len;
+    ngx_pool_t                   *pool;
+    ngx_connection_t             *c;
+    ngx_stream_variable_value_t  *v;
+    ngx_stream_core_main_conf_t  *cmcf;
+
+    c = s->connection;
+    cmcf = ngx_stream_get_module_main_conf(s, ngx_stream_core_module);
+
+    pool = ngx_create_pool(NGX_STREAM_SIP_MESSAGE_POOL, c->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * What the connection had evaluated stays valid: a copy, so that
+     * nothing cached during the message (in its pool) outlives it.
+     */
+
+    len = cmcf->variables.nelts * sizeof(ngx_stream_variable_value_t);
+
+    v = ngx_palloc(pool, len);
+    if (v == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(v, s->variables, len);
+
+    ctx->saved.pool = c->pool;
+    ctx->saved.variables = s->variables;
+    ctx->saved.upstream_states = s->upstream_states;
+
+    c->pool = pool;
+    s->variables = v;
+    s->upstream_states = NULL;
+
+    /* nothing of the previous message on the connection either */
+
+    ctx->status = 0;
+    ctx->msg_valid = 0;
+    ctx->validated = 0;
+    ctx->auth_header = 0;
+    ctx->has_duration = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_stream_sip_message_done(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx)
+{
+    ngx_pool_t        *pool;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    ngx_stream_sip_log_message(s);
+
+    pool = c->pool;
+
+    c->pool = ctx->saved.pool;
+    s->variables = ctx->saved.variables;
+    s->upstream_states = ctx->saved.upstream_states;
+
+    ngx_destroy_pool(pool);
 }
 
 
