@@ -57,7 +57,7 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=undefined
 
-.PHONY: all module nginx builds deps unit fuzz fuzz-diff test test-t run clean bench-registrar \
+.PHONY: all module nginx nginx-versions builds deps unit fuzz fuzz-diff test test-t run clean bench-registrar \
         bench-proxy bench bench-deps bench-tls bench-inflight
 
 all: module
@@ -97,6 +97,9 @@ nginx:
 	    { echo "make nginx NGINX_VERSION=1.31.4 [NGINX_STATIC=1]"; exit 1; }
 	tools/nginx-build.sh $(NGINX_VERSION) \
 	    $(if $(NGINX_STATIC),static,dynamic) $(NGX_BUILD) $(NGINX_TARBALLS)
+
+nginx-versions:
+	@echo $(NGINX_VERSIONS)
 
 # Every version of NGINX_TARBALLS, dynamic and static, with the time each
 # build took (objs/builds.log); BUILDS_SKIP="1.31.4-dynamic ..." leaves
@@ -173,12 +176,14 @@ fuzz-diff:
 	    -max_len=4096 corpus $(wildcard $(OBJS)/fuzz/corpus)
 
 # The t/ suite runs in a private network namespace: torture messages name
-# public addresses, and nothing may ever leave this machine.
+# public addresses, and nothing may ever leave this machine.  TESTS: some
+# of its files only.
+TESTS ?= t/
 test-t: $(TEST_BUILD)
 	unshare -n -- bash -c 'ip link set lo up && \
 	    NGX_SIP_MODULE=$(SIP_MODULE) NGX_STREAM_MODULE=$(STREAM_MODULE) \
 	    NGX_SIP_NGINX=$(NGINX_BIN) SIP_TORTURE=$(TORTURE) \
-	    prove -I t/lib t/'
+	    prove -I t/lib $(TESTS)'
 
 test: deps
 	$(MAKE) unit
