@@ -27,8 +27,8 @@
     ((addr_conf)->default_server->ctx)
 
 #define ngx_stream_sip_addr_conf_set_server(addr_conf, cscf)                 \
-    (addr_conf)->default_server = (cscf);                                    \
-    (addr_conf)->virtual_names = NULL
+    ((addr_conf)->default_server = (cscf),                                   \
+     (addr_conf)->virtual_names = NULL)
 
 #else
 

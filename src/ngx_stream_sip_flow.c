@@ -701,13 +701,15 @@ ngx_stream_sip_flow_adopt(ngx_stream_sip_flow_t *f)
  * a session the server of its listen's address, but a UDP listen has its
  * default server only, and since nginx 1.25.5 a listen may hold several
  * servers, chosen by the TLS server name: the connection belongs to the
- * server that opened it (the one of its sip_ssl settings), so it gets
- * a copy of the listening whose only address is that server's.
+ * server that opened it (the one of its sip_ssl settings), so unless that
+ * is the listen's only server it gets a copy of the listening whose one
+ * address is that server's.
  */
 
 static ngx_listening_t *
 ngx_stream_sip_flow_listening(ngx_stream_sip_flow_t *f)
 {
+    size_t                        size, offset;
     ngx_uint_t                    i;
     ngx_pool_t                   *pool;
     ngx_listening_t              *ls;
@@ -715,16 +717,12 @@ ngx_stream_sip_flow_listening(ngx_stream_sip_flow_t *f)
     ngx_stream_addr_conf_t       *conf;
     ngx_stream_core_srv_conf_t  **cscfp, *cscf;
     ngx_stream_core_main_conf_t  *cmcf;
-    ngx_stream_in_addr_t         *addr;
-#if (NGX_HAVE_INET6)
-    ngx_stream_in6_addr_t        *addr6;
-#endif
 
+    port = f->ls->servers;
     cmcf = ngx_stream_cycle_get_module_main_conf(ngx_cycle,
                                                  ngx_stream_core_module);
-    port = f->ls->servers;
 
-    if (cmcf == NULL || port == NULL || port->naddrs == 0) {
+    if (port == NULL || port->naddrs == 0 || cmcf == NULL) {
         return f->ls;
     }
 
@@ -740,7 +738,24 @@ ngx_stream_sip_flow_listening(ngx_stream_sip_flow_t *f)
         }
     }
 
-    if (cscf == NULL) {
+#if (NGX_HAVE_INET6)
+    if (f->ls->sockaddr->sa_family == AF_INET6) {
+        size = sizeof(ngx_stream_in6_addr_t);
+        offset = offsetof(ngx_stream_in6_addr_t, conf);
+
+    } else
+#endif
+    {
+        size = sizeof(ngx_stream_in_addr_t);
+        offset = offsetof(ngx_stream_in_addr_t, conf);
+    }
+
+    conf = (ngx_stream_addr_conf_t *) ((u_char *) port->addrs + offset);
+
+    if (cscf == NULL
+        || (port->naddrs == 1
+            && ngx_stream_sip_addr_conf_ctx(conf) == cscf->ctx))
+    {
         return f->ls;
     }
 
@@ -755,35 +770,18 @@ ngx_stream_sip_flow_listening(ngx_stream_sip_flow_t *f)
 
     *ls = *f->ls;
     *port = *(ngx_stream_port_t *) f->ls->servers;
+
+    port->addrs = ngx_palloc(pool, size);
+    if (port->addrs == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(port->addrs, ((ngx_stream_port_t *) f->ls->servers)->addrs,
+               size);
     port->naddrs = 1;
     ls->servers = port;
 
-    switch (ls->sockaddr->sa_family) {
-
-#if (NGX_HAVE_INET6)
-    case AF_INET6:
-        addr6 = ngx_palloc(pool, sizeof(ngx_stream_in6_addr_t));
-        if (addr6 == NULL) {
-            return NULL;
-        }
-
-        *addr6 = *(ngx_stream_in6_addr_t *) port->addrs;
-        port->addrs = addr6;
-        conf = &addr6->conf;
-        break;
-#endif
-
-    default:
-        addr = ngx_palloc(pool, sizeof(ngx_stream_in_addr_t));
-        if (addr == NULL) {
-            return NULL;
-        }
-
-        *addr = *(ngx_stream_in_addr_t *) port->addrs;
-        port->addrs = addr;
-        conf = &addr->conf;
-        break;
-    }
+    conf = (ngx_stream_addr_conf_t *) ((u_char *) port->addrs + offset);
 
     ngx_stream_sip_addr_conf_set_server(conf, cscf);
     conf->ssl = 0;
