@@ -24,10 +24,8 @@ require IO::Socket::SSL;
 my $t = NgxSip->new()->make_cert('a.example')->make_cert('b.example');
 
 my ($version) = `$t->{nginx} -v 2>&1` =~ m{nginx/(\d+\.\d+\.\d+)};
-my $has_names = sprintf('%03d%03d%03d', split /\./, $version) >= '001025005';
-
 plan skip_all => "nginx $version: stream server_name is 1.25.5 and later"
-    unless $has_names;
+    unless sprintf('%d%03d%03d', split /\./, $version) >= 1025005;
 
 $t->write_conf(<<'EOF2');
 stream {
@@ -122,7 +120,7 @@ sub call {
 
     my ($msgs) = stream_recv($phone, 1, 2);
     my $inv = $msgs->[0] // '';
-    my $reached = $inv =~ /^INVITE \Q$uri\E|^INVITE sip:/ ? 1 : 0;
+    my $reached = $inv =~ /^INVITE / ? 1 : 0;
 
     stream_send($phone, sip_response($inv, 486, 'Busy Here', tag => 'ph'))
         if $reached;
