@@ -22,7 +22,8 @@ MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
                src/ngx_stream_sip_auth.c src/ngx_stream_sip_limit.c \
                src/ngx_stream_sip_flow.c src/ngx_stream_sip_ssl.c \
                src/ngx_stream_sip_table.c src/ngx_stream_sip_tx_limit.c \
-               src/ngx_stream_sip.h src/ngx_sip.h src/ngx_sip_ws.h
+               src/ngx_stream_sip.h src/ngx_stream_sip_compat.h \
+               src/ngx_sip.h src/ngx_sip_ws.h
 UNIT_TESTS  := $(patsubst tests/%.c,$(OBJS)/tests/%,$(wildcard tests/test_*.c))
 
 # Everything "make test" uses: a test missing any of it fails (t/lib's
@@ -33,14 +34,37 @@ DEB_PKGS    := nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev \
                make gcc libasan8 libio-socket-ssl-perl sipvicious kamailio \
                kamailio-tls-modules sipsak
 
+# nginx built from its source, the repository archives of NGINX_TARBALLS
+# (nginx-1.31.4.tar.gz ...): "make test NGINX_VERSION=1.31.4" builds it
+# into objs/nginx-1.31.4 with our module dynamic (objs/nginx-1.31.4-static
+# with it built in: NGINX_STATIC=1) and runs the suite against it.
+NGINX_TARBALLS ?= $(firstword $(wildcard $(TOP)/../shared/nginx \
+                      $(TOP)/../../shared/nginx) $(TOP)/../shared/nginx)
+NGINX_VERSION  ?=
+NGINX_STATIC   ?=
+NGINX_VERSIONS ?= $(shell ls $(NGINX_TARBALLS) 2>/dev/null | \
+                      sed -n 's/^nginx-\(.*\)\.tar\.gz$$/\1/p' | sort -V)
+
+ifneq ($(NGINX_VERSION),)
+NGX_BUILD     := $(OBJS)/nginx-$(NGINX_VERSION)$(if $(NGINX_STATIC),-static)
+NGINX_BIN     := $(NGX_BUILD)/objs/nginx
+SIP_MODULE    := $(NGX_BUILD)/objs/ngx_stream_sip_module.so
+STREAM_MODULE := $(NGX_BUILD)/objs/ngx_stream_module.so
+TEST_BUILD    := nginx
+else
+SIP_MODULE    := $(OBJS)/ngx_stream_sip_module.so
+STREAM_MODULE := /usr/lib/nginx/modules/ngx_stream_module.so
+TEST_BUILD    := module
+endif
+
 UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -Wno-unused-parameter -Wno-unused-function \
                -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=undefined
 
-.PHONY: all module deps unit fuzz fuzz-diff fuzz-ws test test-t test-asan \
-        run clean bench-registrar bench-proxy bench bench-deps bench-tls \
-        bench-inflight bench-big-aor soak
+.PHONY: all module nginx nginx-versions builds deps unit fuzz fuzz-diff \
+        fuzz-ws test test-t test-asan run clean bench-registrar bench-proxy \
+        bench bench-deps bench-tls bench-inflight bench-big-aor soak
 
 all: module
 
@@ -105,6 +129,33 @@ $(ASAN_DIR)/ngx_stream_sip_module.so: $(ASAN_DIR)/nginx/objs/Makefile \
 	    objs/ngx_stream_sip_module.so \
 	    LINK='$(CC) $(ASAN_FLAGS) $(ASAN_WRAP) objs/ngx_sip_asan_pool.o'
 	cp $(ASAN_DIR)/nginx/objs/ngx_stream_sip_module.so $@
+
+# nginx NGINX_VERSION from NGINX_TARBALLS with our module (see above).
+nginx:
+	@test -n "$(NGINX_VERSION)" || \
+	    { echo "make nginx NGINX_VERSION=1.31.4 [NGINX_STATIC=1]"; exit 1; }
+	tools/nginx-build.sh $(NGINX_VERSION) \
+	    $(if $(NGINX_STATIC),static,dynamic) $(NGX_BUILD) $(NGINX_TARBALLS)
+
+nginx-versions:
+	@echo $(NGINX_VERSIONS)
+
+# Every version of NGINX_TARBALLS, dynamic and static, with the time each
+# build took (objs/builds.log); BUILDS_SKIP="1.31.4-dynamic ..." leaves
+# some out.
+builds:
+	@rm -f $(OBJS)/builds.log; mkdir -p $(OBJS); \
+	test -n "$(NGINX_VERSIONS)" || \
+	    { echo "no nginx-*.tar.gz in $(NGINX_TARBALLS)"; exit 1; }; \
+	for v in $(NGINX_VERSIONS); do for k in dynamic static; do \
+	    case " $(BUILDS_SKIP) " in *" $$v-$$k "*) continue;; esac; \
+	    start=$$(date +%s); \
+	    tools/nginx-build.sh $$v $$k \
+	        $(OBJS)/nginx-$$v$$([ $$k = static ] && echo -static) \
+	        $(NGINX_TARBALLS) || exit 1; \
+	    echo "nginx $$v $$k: built in $$(( $$(date +%s) - start ))s" | \
+	        tee -a $(OBJS)/builds.log; \
+	done; done
 
 # Everything the tests and the demo need, from Debian; a no-op when present.
 deps:
@@ -176,12 +227,14 @@ fuzz-diff:
 	    -max_len=4096 corpus $(wildcard $(OBJS)/fuzz/corpus)
 
 # The t/ suite runs in a private network namespace: torture messages name
-# public addresses, and nothing may ever leave this machine.
-test-t: module
+# public addresses, and nothing may ever leave this machine.  TESTS: some
+# of its files only.
+TESTS ?= t/
+test-t: $(TEST_BUILD)
 	unshare -n -- bash -c 'ip link set lo up && \
-	    NGX_SIP_MODULE=$(OBJS)/ngx_stream_sip_module.so \
+	    NGX_SIP_MODULE=$(SIP_MODULE) NGX_STREAM_MODULE=$(STREAM_MODULE) \
 	    NGX_SIP_NGINX=$(NGINX_BIN) SIP_TORTURE=$(TORTURE) \
-	    prove -I t/lib t/'
+	    prove -I t/lib $(TESTS)'
 
 # The whole t/ suite with that module in Debian's nginx, which alone gets
 # libasan preloaded (not perl, SIPp or Kamailio); a report of ASan or
@@ -214,7 +267,7 @@ test-asan: $(ASAN_DIR)/ngx_stream_sip_module.so
 # 2 cores (docs/benchmarks.md), well within a CI job.
 test: deps
 	$(MAKE) unit
-	$(MAKE) module
+	$(MAKE) $(TEST_BUILD)
 	$(MAKE) test-t
 	$(MAKE) test-asan
 

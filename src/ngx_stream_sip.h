@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_stream.h>
 #include "ngx_sip.h"
+#include "ngx_stream_sip_compat.h"
 
 
 #define NGX_STREAM_SIP_UDP   0

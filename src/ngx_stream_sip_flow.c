@@ -59,6 +59,8 @@ static void ngx_stream_sip_flow_insert(ngx_stream_sip_flow_t *f);
 static void ngx_stream_sip_flow_connected(ngx_event_t *ev);
 static void ngx_stream_sip_flow_handshaked(ngx_connection_t *c);
 static void ngx_stream_sip_flow_adopt(ngx_stream_sip_flow_t *f);
+static ngx_listening_t *ngx_stream_sip_flow_listening(
+    ngx_stream_sip_flow_t *f);
 static void ngx_stream_sip_flow_fail(ngx_stream_sip_flow_t *f);
 static void ngx_stream_sip_flow_cleanup(void *data);
 static void ngx_stream_sip_flow_gone(ngx_uint_t number);
@@ -661,11 +663,112 @@ ngx_stream_sip_flow_adopt(ngx_stream_sip_flow_t *f)
         return;
     }
 
-    c->listening = f->ls;
+    c->listening = ngx_stream_sip_flow_listening(f);
+
+    if (c->listening == NULL) {
+        ngx_stream_sip_flow_fail(f);
+        return;
+    }
+
     c->read->handler = NULL;
     c->write->handler = NULL;
 
     ngx_stream_init_connection(c);
+}
+
+
+/*
+ * The listening a connection we opened is adopted through.  nginx gives
+ * a session the server of its listen's address, but a UDP listen has its
+ * default server only, and since nginx 1.25.5 a listen may hold several
+ * servers, chosen by the TLS server name: the connection belongs to the
+ * server that opened it (the one of its sip_ssl settings), so unless that
+ * is the listen's only server it gets a copy of the listening whose one
+ * address is that server's.
+ */
+
+static ngx_listening_t *
+ngx_stream_sip_flow_listening(ngx_stream_sip_flow_t *f)
+{
+    size_t                        size, offset;
+    ngx_uint_t                    i;
+    ngx_pool_t                   *pool;
+    ngx_listening_t              *ls;
+    ngx_stream_port_t            *port;
+    ngx_stream_addr_conf_t       *conf;
+    ngx_stream_core_srv_conf_t  **cscfp, *cscf;
+    ngx_stream_core_main_conf_t  *cmcf;
+
+    port = f->ls->servers;
+    cmcf = ngx_stream_cycle_get_module_main_conf(ngx_cycle,
+                                                 ngx_stream_core_module);
+
+    if (port == NULL || port->naddrs == 0 || cmcf == NULL) {
+        return f->ls;
+    }
+
+    cscf = NULL;
+    cscfp = cmcf->servers.elts;
+
+    for (i = 0; i < cmcf->servers.nelts; i++) {
+        if (cscfp[i]->ctx->srv_conf[ngx_stream_sip_ssl_module.ctx_index]
+            == f->sslcf)
+        {
+            cscf = cscfp[i];
+            break;
+        }
+    }
+
+#if (NGX_HAVE_INET6)
+    if (f->ls->sockaddr->sa_family == AF_INET6) {
+        size = sizeof(ngx_stream_in6_addr_t);
+        offset = offsetof(ngx_stream_in6_addr_t, conf);
+
+    } else
+#endif
+    {
+        size = sizeof(ngx_stream_in_addr_t);
+        offset = offsetof(ngx_stream_in_addr_t, conf);
+    }
+
+    conf = (ngx_stream_addr_conf_t *) ((u_char *) port->addrs + offset);
+
+    if (cscf == NULL
+        || (port->naddrs == 1
+            && ngx_stream_sip_addr_conf_ctx(conf) == cscf->ctx))
+    {
+        return f->ls;
+    }
+
+    pool = f->connection->pool;
+
+    ls = ngx_palloc(pool, sizeof(ngx_listening_t));
+    port = ngx_palloc(pool, sizeof(ngx_stream_port_t));
+
+    if (ls == NULL || port == NULL) {
+        return NULL;
+    }
+
+    *ls = *f->ls;
+    *port = *(ngx_stream_port_t *) f->ls->servers;
+
+    port->addrs = ngx_palloc(pool, size);
+    if (port->addrs == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(port->addrs, ((ngx_stream_port_t *) f->ls->servers)->addrs,
+               size);
+    port->naddrs = 1;
+    ls->servers = port;
+
+    conf = (ngx_stream_addr_conf_t *) ((u_char *) port->addrs + offset);
+
+    ngx_stream_sip_addr_conf_set_server(conf, cscf);
+    conf->ssl = 0;
+    conf->proxy_protocol = 0;
+
+    return ls;
 }
 
 

@@ -1948,13 +1948,13 @@ ngx_stream_sip_listening_is_sip(ngx_listening_t *ls)
 #if (NGX_HAVE_INET6)
     case AF_INET6:
         addr6 = port->addrs;
-        ctx = addr6[0].conf.ctx;
+        ctx = ngx_stream_sip_addr_conf_ctx(&addr6[0].conf);
         break;
 #endif
 
     default:
         addr = port->addrs;
-        ctx = addr[0].conf.ctx;
+        ctx = ngx_stream_sip_addr_conf_ctx(&addr[0].conf);
         break;
     }
 

@@ -36,12 +36,48 @@ sub new {
         %opt,
     }, $class;
 
+    @$self{qw(stream_static sip_static)} = built_in($self->{nginx});
+
     mkdir "$self->{prefix}/logs";
 
     # workers run as an unprivileged user and must reach what is here
     chmod 0755, $self->{prefix};
 
     return $self;
+}
+
+# Which of the stream module and ours the binary has built in (no
+# load_module for them then): "nginx -V" names a static stream module as
+# --with-stream, ours as --add-module=<a tree with our config>.
+# NGX_SIP_STATIC=1 or 0 says it for ours instead.
+
+my %built_in;
+
+sub built_in {
+    my ($nginx) = @_;
+
+    $built_in{$nginx} ||= do {
+        my $v = `'$nginx' -V 2>&1`;
+        die "$nginx -V failed: $v" if $? || $v !~ /configure arguments:/;
+
+        my $stream = $v =~ /--with-stream(?:\s|$)/ ? 1 : 0;
+        my $sip = 0;
+
+        while ($v =~ /--add-module=(\S+)/g) {
+            my $config = "$1/config";
+            $sip = 1 if -f $config && do {
+                open my $fh, '<', $config or die "$config: $!";
+                local $/;
+                <$fh> =~ /ngx_stream_sip_module/;
+            };
+        }
+
+        $sip = $ENV{NGX_SIP_STATIC} if ($ENV{NGX_SIP_STATIC} // '') ne '';
+
+        [$stream, $sip];
+    };
+
+    return @{$built_in{$nginx}};
 }
 
 sub prefix { $_[0]->{prefix} }
@@ -108,9 +144,12 @@ sub write_conf {
     my $v6 = have_ipv6() ? '' : '#';
     $conf =~ s/%%IPV6%%/$v6/g;
 
-    my $head = <<"END_CONF";
-load_module $self->{stream_module};
-load_module $self->{module};
+    my $head = '';
+    $head .= "load_module $self->{stream_module};\n"
+        unless $self->{stream_static};
+    $head .= "load_module $self->{module};\n" unless $self->{sip_static};
+
+    $head .= <<"END_CONF";
 
 worker_processes $workers;
 daemon on;
