@@ -99,7 +99,7 @@ $(OBJS)/nginx/objs/Makefile: config
 
 $(OBJS)/ngx_stream_sip_module.so: $(OBJS)/nginx/objs/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(OBJS)/nginx -f objs/Makefile objs/ngx_stream_sip_module.so
-	cp $(OBJS)/nginx/objs/ngx_stream_sip_module.so $@
+	cp $(OBJS)/nginx/objs/ngx_stream_sip_module.so $@.tmp && mv -f $@.tmp $@
 
 # The module of "make test-asan": gcc's AddressSanitizer and UBSan, every
 # pool allocation of the module its own malloc()ed block (ld --wrap to
@@ -128,7 +128,7 @@ $(ASAN_DIR)/ngx_stream_sip_module.so: $(ASAN_DIR)/nginx/objs/Makefile \
 	$(MAKE) -C $(ASAN_DIR)/nginx -f objs/Makefile \
 	    objs/ngx_stream_sip_module.so \
 	    LINK='$(CC) $(ASAN_FLAGS) $(ASAN_WRAP) objs/ngx_sip_asan_pool.o'
-	cp $(ASAN_DIR)/nginx/objs/ngx_stream_sip_module.so $@
+	cp $(ASAN_DIR)/nginx/objs/ngx_stream_sip_module.so $@.tmp && mv -f $@.tmp $@
 
 # nginx NGINX_VERSION from NGINX_TARBALLS with our module (see above).
 nginx:
