@@ -27,7 +27,8 @@ UNIT_TESTS  := $(patsubst tests/%.c,$(OBJS)/tests/%,$(wildcard tests/test_*.c))
 DEB_PKGS    := nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev \
                zlib1g-dev sip-tester libnet-sip-perl clang-14 \
                libclang-rt-14-dev iproute2 util-linux openssl perl make gcc \
-               libio-socket-ssl-perl sipvicious kamailio
+               libio-socket-ssl-perl sipvicious kamailio \
+               baresip linphone-cli sipsak
 
 UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -Wno-unused-parameter -Wno-unused-function \

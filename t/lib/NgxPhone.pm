@@ -1,0 +1,389 @@
+package NgxPhone;
+
+# Real phones for the tests: Debian's baresip driven through its ctrl_tcp
+# module (netstrings of JSON: commands in, responses and events out), one
+# process per phone with a private configuration directory, started and
+# stopped by pid.  Every wait is for an event, bounded in time.  Each
+# phone traces the SIP it sends and receives (baresip -s) in its log,
+# which dump() returns for the diagnostics of a failed test.
+
+use strict;
+use warnings;
+
+use Exporter qw(import);
+use IO::Select;
+use IO::Socket::IP;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+
+our @EXPORT_OK = qw(wait_any phone_call conn_worker trace_has);
+
+my $baresip_modules = '/usr/lib/baresip/modules';
+
+sub baresip { -x "/usr/bin/baresip" ? "/usr/bin/baresip" : die "no baresip: apt-get install baresip\n" }
+
+# name, user, pass, transport (udp, tcp, tls), proxy (host:port), sip_port
+# (the phone listens on it for UDP and TCP, TLS on the next one),
+# ctrl_port, dir, cafile, certificate (a PEM of certificate and key, for
+# TLS connections to the phone)
+sub new {
+    my ($class, %a) = @_;
+
+    my $self = bless { %a, events => [], buf => '' }, $class;
+
+    my $d = $self->{dir};
+    mkdir $d;
+
+    # only what a phone on loopback needs: no audio device (no source and
+    # no player: the call has RTP out of nothing), no console
+    open my $fh, '>', "$d/config" or die "$d/config: $!";
+    print $fh <<"EOF";
+poll_method		epoll
+sip_listen		127.0.0.1:$a{sip_port}
+net_interface		127.0.0.1
+call_local_timeout	120
+call_max_calls		4
+module_path		$baresip_modules
+module			g711.so
+module			ctrl_tcp.so
+module_app		account.so
+module_app		menu.so
+ctrl_tcp_listen		127.0.0.1:$a{ctrl_port}
+EOF
+    print $fh "sip_cafile\t\t$a{cafile}\n" if $a{cafile};
+    print $fh "sip_certificate\t\t$a{certificate}\n" if $a{certificate};
+    close $fh;
+
+    # accounts are added over ctrl_tcp (uanew) once it is up, so that the
+    # registration's outcome arrives as an event
+    open $fh, '>', "$d/accounts" or die;
+    close $fh;
+
+    return $self;
+}
+
+sub name { $_[0]->{name} }
+sub user { $_[0]->{user} }
+sub transport { $_[0]->{transport} }
+sub pid { $_[0]->{pid} }
+
+sub aor { "sip:$_[0]->{user}\@$_[0]->{domain}" }
+
+sub start {
+    my ($self) = @_;
+
+    my $log = "$self->{dir}/baresip.log";
+
+    my $pid = fork() // die "fork: $!";
+
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $log or die;
+        open STDERR, '>&', \*STDOUT or die;
+        exec('stdbuf', '-oL', '-eL', baresip(), '-f', $self->{dir}, '-s')
+            or exit 127;
+    }
+
+    $self->{pid} = $pid;
+
+    # its ctrl_tcp socket, once it listens
+    my $deadline = time() + 20;
+
+    while (time() < $deadline) {
+        $self->{ctrl} = IO::Socket::IP->new(PeerAddr => '127.0.0.1',
+            PeerPort => $self->{ctrl_port}, Proto => 'tcp') and last;
+        return "baresip exited" if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+
+    return "no ctrl_tcp" unless $self->{ctrl};
+
+    $self->{sel} = IO::Select->new($self->{ctrl});
+
+    return undef;
+}
+
+# the account, registered: undef or what went wrong
+sub register {
+    my ($self, %a) = @_;
+
+    my $tr = $self->{transport};
+    my $proxy = $self->{proxy};
+    my $params = $tr eq 'udp' ? '' : ";transport=$tr";
+
+    my $acc = "<sip:$self->{user}\@$self->{domain}$params>"
+        . ";auth_pass=$self->{pass}"
+        . ";outbound=\"sip:$proxy$params\""
+        . ';regint=' . ($a{regint} || 600);
+
+    $self->command('uanew', $acc);
+
+    my $e = $self->wait_event(qr/^REGISTER_(OK|FAIL)$/, $a{timeout} || 20);
+
+    return 'no registration event' unless $e;
+    return "$e->{type} $e->{param}" unless $e->{type} eq 'REGISTER_OK';
+    return undef;
+}
+
+sub command {
+    my ($self, $cmd, $params) = @_;
+
+    my $j = '{"command":"' . $cmd . '","params":"' . json_str($params // '')
+        . '","token":"' . ++$self->{token} . '"}';
+
+    local $SIG{PIPE} = 'IGNORE';
+    syswrite($self->{ctrl}, length($j) . ":$j,");
+}
+
+sub json_str {
+    my ($s) = @_;
+    $s =~ s/(["\\])/\\$1/g;
+    return $s;
+}
+
+# reads what is there, waiting up to $timeout for something
+sub pump {
+    my ($self, $timeout) = @_;
+
+    return unless $self->{sel}->can_read($timeout);
+
+    my $n = sysread($self->{ctrl}, my $b, 65536);
+
+    if (!$n) {
+        $self->{sel}->remove($self->{ctrl});
+        $self->{closed} = 1;
+        return;
+    }
+
+    $self->{buf} .= $b;
+
+    while ($self->{buf} =~ /^(\d+):/) {
+        my $len = $1;
+        my $hl = length($len) + 1;
+        last if length($self->{buf}) < $hl + $len + 1;
+        my $m = substr($self->{buf}, $hl, $len);
+        substr($self->{buf}, 0, $hl + $len + 1) = '';
+        my $e = json_flat($m);
+        push @{$self->{events}}, $e if $e->{event};
+    }
+}
+
+# the top-level string and boolean members of a JSON object: all the
+# events and responses of baresip 1.0 need
+sub json_flat {
+    my ($j) = @_;
+    my %h;
+    while ($j =~ /"(\w+)":(?:"((?:[^"\\]|\\.)*)"|(true|false))/g) {
+        next if exists $h{$1};
+        $h{$1} = defined $2 ? $2 : $3 eq 'true';
+    }
+    return \%h;
+}
+
+# the first event of a type (a regexp) not taken yet, waiting up to
+# $timeout; the events before it are kept
+sub wait_event {
+    my ($self, $type, $timeout, $call) = @_;
+
+    my $deadline = time() + $timeout;
+
+    for (;;) {
+        my $ev = $self->{events};
+
+        for my $i (0 .. $#$ev) {
+            next unless $ev->[$i]{type} =~ $type;
+            next if defined $call && ($ev->[$i]{id} // '') ne $call;
+            return splice(@$ev, $i, 1);
+        }
+
+        my $left = $deadline - time();
+        return undef if $left <= 0 || $self->{closed};
+
+        $self->pump($left);
+    }
+}
+
+# forget the events of calls that are over
+sub flush {
+    my ($self) = @_;
+    $self->pump(0);
+    @{$self->{events}} = ();
+}
+
+# the SIP this phone traced, the messages whose Call-ID is $callid (all
+# when undef)
+sub dump {
+    my ($self, $callid) = @_;
+
+    open my $fh, '<', "$self->{dir}/baresip.log" or return '';
+    local $/;
+    my $log = <$fh>;
+    close $fh;
+
+    $log =~ s/\e\[[\d;]*m//g;
+
+    return $log unless defined $callid;
+
+    my @m = grep { /^Call-ID:\s*\Q$callid\E\r?$/mi } split /\n(?=#\n)/, $log;
+
+    return join "\n", @m;
+}
+
+sub stop {
+    my ($self) = @_;
+
+    my $pid = delete $self->{pid} or return;
+
+    $self->command('quit', '') if $self->{ctrl} && !$self->{closed};
+
+    for (1 .. 100) {
+        return if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+
+    kill 'TERM', $pid;
+
+    for (1 .. 100) {
+        return if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
+
+# the first of several events: pairs [phone, type regexp]; (index, event)
+# or () at the timeout
+sub wait_any {
+    my ($timeout, @want) = @_;
+
+    my $deadline = time() + $timeout;
+
+    for (;;) {
+        for my $i (0 .. $#want) {
+            my ($ph, $re) = @{$want[$i]};
+            my $e = $ph->wait_event($re, 0);
+            return ($i, $e) if $e;
+        }
+
+        my $left = $deadline - time();
+        return () if $left <= 0;
+
+        my $sel = IO::Select->new(map { $_->[0]{ctrl} }
+            grep { !$_->[0]{closed} } @want);
+        my @ready = $sel->can_read($left) or next;
+
+        for my $w (@want) {
+            $w->[0]->pump(0) if grep { $_ == $w->[0]{ctrl} } @ready;
+        }
+    }
+}
+
+# does the phone's trace hold a message of this Call-ID matching $re?
+# Waits up to $timeout for it: the trace is written as the phone works
+sub trace_has {
+    my ($ph, $callid, $re, $timeout) = @_;
+
+    my $deadline = time() + $timeout;
+
+    for (;;) {
+        return 1 if grep { /$re/ } split /\n(?=#\n)/, $ph->dump($callid);
+        return 0 if time() >= $deadline;
+        sleep 0.05;
+    }
+}
+
+# A call from $x to $y, answered by $y, hung up by $hangs ($x or $y): undef
+# when all went as it should, else what did not, with the SIP of the call
+# both phones traced.  The ACK must reach the callee and the BYE its peer,
+# whose 200 must come back.
+sub phone_call {
+    my ($x, $y, $hangs, %a) = @_;
+
+    my $timeout = $a{timeout} || 15;
+
+    $_->flush for $x, $y;
+
+    $x->command('dial', $y->aor);
+
+    my ($i, $e) = wait_any($timeout, [$y, qr/^CALL_INCOMING$/],
+        [$x, qr/^CALL_CLOSED$/]);
+
+    return 'no INVITE reached the callee' unless $e;
+    return "caller: call failed: $e->{param}"
+        . trace_of($x, $y, $e->{id}) if $i == 1;
+
+    my $id = $e->{id};
+
+    $y->command('accept', '');
+
+    for my $ph ($x, $y) {
+        ($i, $e) = wait_any($timeout, [$ph, qr/^CALL_ESTABLISHED$/],
+            [$x, qr/^CALL_CLOSED$/], [$y, qr/^CALL_CLOSED$/]);
+        return $ph->name . ': not established'
+            . ($e ? ": closed: $e->{param}" : '') . trace_of($x, $y, $id)
+            if !$e || $i != 0;
+    }
+
+    return 'callee: no ACK' . trace_of($x, $y, $id)
+        unless trace_has($y, $id, qr/^ACK /m, $timeout);
+
+    $a{before_hangup}->() if $a{before_hangup};
+
+    my $other = $hangs == $x ? $y : $x;
+
+    $hangs->command('hangup', '');
+
+    $e = $other->wait_event(qr/^CALL_CLOSED$/, $timeout);
+
+    return $other->name . ': the BYE never came' . trace_of($x, $y, $id)
+        unless $e;
+    return $other->name . ": closed: $e->{param}" . trace_of($x, $y, $id)
+        unless $e->{param} =~ /reset by peer/;
+
+    return $hangs->name . ': no 200 to the BYE' . trace_of($x, $y, $id)
+        unless trace_has($hangs, $id,
+            qr/^SIP\/2\.0 200 .*^CSeq:\s*\d+ BYE/ms, $timeout);
+
+    $hangs->wait_event(qr/^CALL_CLOSED$/, $timeout);
+
+    return undef;
+}
+
+sub trace_of {
+    my ($x, $y, $id) = @_;
+    return "\n--- caller " . $x->name . ":\n" . $x->dump($id)
+        . "\n--- callee " . $y->name . ":\n" . $y->dump($id);
+}
+
+# the nginx worker holding the phone's connection to $port: (pid, the
+# phone's local port), () when there is none
+sub conn_worker {
+    my ($ph, $port) = @_;
+
+    my @ss = `ss -tnpH state established 2>/dev/null`;
+    my $pid = $ph->pid;
+    my $lport;
+
+    for (@ss) {
+        next unless /pid=$pid,/;
+        next unless /^\s*\d+\s+\d+\s+127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:$port\s/;
+        $lport = $1;
+    }
+
+    return () unless $lport;
+
+    for (@ss) {
+        return ($1, $lport) if /127\.0\.0\.1:$port\s+127\.0\.0\.1:$lport\s.*"nginx",pid=(\d+),/;
+    }
+
+    return ();
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local $?;
+    $self->stop();
+}
+
+1;
