@@ -24,7 +24,7 @@ my $top = $ENV{NGX_SIP_TOP} || '.';
 
 my @tr = qw(udp tcp tls);
 
-for my $workers (2, 4) {
+for my $workers ($ENV{NGX_SIP_PHONE_WORKERS} ? ($ENV{NGX_SIP_PHONE_WORKERS}) : (2, 4)) {
     matrix($workers);
 }
 

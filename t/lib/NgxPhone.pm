@@ -63,6 +63,9 @@ EOF
 }
 
 sub name { $_[0]->{name} }
+
+# a CALL_CLOSED because the peer sent a BYE
+sub closed_by_peer { $_[1]{param} =~ /reset by peer/ }
 sub user { $_[0]->{user} }
 sub transport { $_[0]->{transport} }
 sub pid { $_[0]->{pid} }
@@ -298,6 +301,25 @@ sub trace_has {
 # both phones traced.  The ACK must reach the callee and the BYE its peer,
 # whose 200 must come back.
 sub phone_call {
+    my ($x, $y) = @_;
+
+    my $err = call_steps(@_);
+
+    # a failed call must not be in the way of the next ones
+    if ($err) {
+        for my $ph ($x, $y) {
+            $ph->hangup_all();
+        }
+        for my $ph ($x, $y) {
+            $ph->wait_event(qr/^CALL_CLOSED$/, 2);
+            $ph->flush();
+        }
+    }
+
+    return $err;
+}
+
+sub call_steps {
     my ($x, $y, $hangs, %a) = @_;
 
     my $timeout = $a{timeout} || 15;
@@ -309,11 +331,11 @@ sub phone_call {
     my ($i, $e) = wait_any($timeout, [$y, qr/^CALL_INCOMING$/],
         [$x, qr/^CALL_CLOSED$/]);
 
-    return 'no INVITE reached the callee' unless $e;
+    return 'no INVITE reached the callee' . trace_of($x, $y) unless $e;
     return "caller: call failed: $e->{param}"
         . trace_of($x, $y, $e->{id}) if $i == 1;
 
-    my $id = $e->{id};
+    my $id = $y->call_id($e);
 
     $y->command('accept', '');
 
@@ -323,6 +345,7 @@ sub phone_call {
         return $ph->name . ': not established'
             . ($e ? ": closed: $e->{param}" : '') . trace_of($x, $y, $id)
             if !$e || $i != 0;
+        $id //= $ph->call_id($e);
     }
 
     return 'callee: no ACK' . trace_of($x, $y, $id)
@@ -339,7 +362,7 @@ sub phone_call {
     return $other->name . ': the BYE never came' . trace_of($x, $y, $id)
         unless $e;
     return $other->name . ": closed: $e->{param}" . trace_of($x, $y, $id)
-        unless $e->{param} =~ /reset by peer/;
+        unless $other->closed_by_peer($e);
 
     return $hangs->name . ': no 200 to the BYE' . trace_of($x, $y, $id)
         unless trace_has($hangs, $id,
@@ -352,6 +375,17 @@ sub phone_call {
 
 sub trace_of {
     my ($x, $y, $id) = @_;
+
+    $id //= $x->call_id();
+
+    # the last messages each phone traced, when the call is not known
+    if (!defined $id) {
+        return join '', map {
+            my @m = split /\n(?=#\n)/, $_->dump();
+            "\n--- " . $_->name . ", last messages:\n"
+                . join("\n", @m > 6 ? @m[-6 .. -1] : @m)
+        } $x, $y;
+    }
     return "\n--- caller " . $x->name . ":\n" . $x->dump($id)
         . "\n--- callee " . $y->name . ":\n" . $y->dump($id);
 }
@@ -365,25 +399,289 @@ sub conn_worker {
     my $pid = $ph->pid;
     my $lport;
 
+    # linphone's sockets are IPv6 ones, with IPv4-mapped addresses
+    my $lo = qr/(?:127\.0\.0\.1|\[::ffff:127\.0\.0\.1\])/;
+
     for (@ss) {
         next unless /pid=$pid,/;
-        next unless /^\s*\d+\s+\d+\s+127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:$port\s/;
+        next unless /^\s*\d+\s+\d+\s+$lo:(\d+)\s+$lo:$port\s/;
         $lport = $1;
     }
 
     return () unless $lport;
 
     for (@ss) {
-        return ($1, $lport) if /127\.0\.0\.1:$port\s+127\.0\.0\.1:$lport\s.*"nginx",pid=(\d+),/;
+        return ($1, $lport)
+            if /$lo:$port\s+$lo:$lport\s.*"nginx",pid=(\d+),/;
     }
 
     return ();
+}
+
+# the Call-ID of a call event: baresip's call id is it
+sub call_id { $_[1] ? $_[1]{id} : undef }
+
+sub hangup_all {
+    my ($self) = @_;
+    $self->command('hangup', '') for 1 .. 2;
 }
 
 sub DESTROY {
     my ($self) = @_;
     local $?;
     $self->stop();
+}
+
+
+###############################################################################
+
+package NgxLinphone;
+
+# Debian's linphonec as a phone with the interface of NgxPhone: commands
+# on its stdin, events from the lines it prints (and registration from
+# its log), SIP from its log (-d 6).  A private HOME (it needs
+# ~/.local/share/linphone), "soundcard use files" (no audio device).
+
+use strict;
+use warnings;
+
+use IO::Select;
+use IPC::Open2;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+
+our @ISA = ('NgxPhone');
+
+# name, user, pass, domain, transport, proxy (host:port), dir, cafile
+sub new {
+    my ($class, %a) = @_;
+
+    my $self = bless { %a, events => [], buf => '' }, $class;
+
+    my $d = $self->{dir};
+    mkdir $d;
+    system('mkdir', '-p', "$d/.local/share/linphone") == 0 or die;
+
+    my $tr = $a{transport};
+    my %port = (udp => 'sip_port', tcp => 'sip_tcp_port',
+        tls => 'sip_tls_port');
+
+    # -1: a random port for the phone's transport, 0: none for the others
+    my $ports = join "\n", map { "$port{$_}=" . ($_ eq $tr ? -1 : 0) }
+        sort keys %port;
+
+    open my $fh, '>', "$d/linphonerc" or die;
+    print $fh <<"EOF2";
+[sip]
+$ports
+default_proxy=0
+root_ca=$a{cafile}
+verify_server_certs=1
+verify_server_cn=0
+ipv6_migration_done=1
+
+[net]
+ipv6=0
+
+[rtp]
+audio_rtp_port=-1
+
+[sound]
+echocancellation=0
+
+[video]
+capture=0
+display=0
+automatically_initiate=0
+automatically_accept=0
+
+[proxy_0]
+reg_proxy=<sip:$a{proxy};transport=$tr>
+reg_route=<sip:$a{proxy};transport=$tr;lr>
+reg_identity=sip:$a{user}\@$a{domain}
+reg_expires=600
+reg_sendregister=1
+
+[auth_info_0]
+username=$a{user}
+passwd=$a{pass}
+realm=$a{domain}
+domain=$a{domain}
+EOF2
+    close $fh;
+
+    return $self;
+}
+
+sub start {
+    my ($self) = @_;
+
+    my $d = $self->{dir};
+
+    local $ENV{HOME} = $d;
+
+    $self->{pid} = open2(my $out, my $in, 'linphonec', '-c', "$d/linphonerc",
+        '-d', '6', '-l', "$d/linphone.log");
+
+    $in->autoflush(1);
+    $self->{in} = $in;
+    $self->{ctrl} = $out;
+    $self->{sel} = IO::Select->new($out);
+
+    $self->command('soundcard use files');
+
+    return $self->wait_line(qr/^Using wav files/, 20)
+        ? undef : 'linphonec: no "soundcard use files"';
+}
+
+# registration is in the log only
+sub register {
+    my ($self, %a) = @_;
+
+    my $deadline = time() + ($a{timeout} || 20);
+
+    while (time() < $deadline) {
+        my $log = $self->log();
+        return undef if $log =~ /to \[LinphoneRegistrationOk\]/;
+        return 'registration failed'
+            if $log =~ /to \[LinphoneRegistrationFailed\]/;
+        $self->pump(0.05);
+    }
+
+    return 'no registration';
+}
+
+my %cmd = (dial => 'call', accept => 'answer', hangup => 'terminate');
+
+sub command {
+    my ($self, $cmd, $params) = @_;
+
+    my $line = $cmd{$cmd} || $cmd;
+    $line .= " $params" if defined $params && $params ne '';
+
+    local $SIG{PIPE} = 'IGNORE';
+    print { $self->{in} } "$line\n";
+}
+
+sub pump {
+    my ($self, $timeout) = @_;
+
+    return unless $self->{sel}->can_read($timeout);
+
+    my $n = sysread($self->{ctrl}, my $b, 65536);
+
+    if (!$n) {
+        $self->{sel}->remove($self->{ctrl});
+        $self->{closed} = 1;
+        return;
+    }
+
+    $self->{buf} .= $b;
+
+    while ($self->{buf} =~ s/^(.*?)\r?\n//) {
+        my $l = $1;
+        $l =~ s/^(linphonec> )+//;
+        push @{$self->{lines}}, $l;
+
+        my $e;
+
+        if ($l =~ /^Receiving new incoming call from (\S+), assigned id (\d+)/) {
+            $e = { type => 'CALL_INCOMING', peeruri => $1, id => $2 };
+
+        } elsif ($l =~ /^Call (\d+) with (\S+) connected/) {
+            $e = { type => 'CALL_ESTABLISHED', id => $1 };
+
+        } elsif ($l =~ /^Call (\d+) (?:with|to) (\S+) (ended \(.*\)|error)/) {
+            $e = { type => 'CALL_CLOSED', id => $1, param => $3 };
+        }
+
+        push @{$self->{events}}, $e if $e;
+    }
+}
+
+sub wait_line {
+    my ($self, $re, $timeout) = @_;
+
+    my $deadline = time() + $timeout;
+
+    for (;;) {
+        while (my $l = shift @{$self->{lines}}) {
+            return $l if $l =~ $re;
+        }
+
+        my $left = $deadline - time();
+        return undef if $left <= 0 || $self->{closed};
+
+        $self->pump($left);
+    }
+}
+
+sub hangup_all { $_[0]->command('terminate', 'all') }
+
+# a BYE that came ended the call with no error
+sub closed_by_peer { $_[1]{param} =~ /^ended \(No error\)/ }
+
+# the Call-ID of the last call this phone saw
+sub call_id {
+    my ($self) = @_;
+    my @inv = grep { /^INVITE /m } split /\n(?=#\n)/, $self->dump();
+    my ($id) = $inv[-1] ? $inv[-1] =~ /^Call-ID\s*:\s*(\S+)/mi : ();
+    return $id;
+}
+
+sub log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/linphone.log" or return '';
+    local $/;
+    return <$fh>;
+}
+
+# the messages of the log, each after a line "#" and where it went
+sub dump {
+    my ($self, $callid) = @_;
+
+    my @m;
+    my $cur;
+
+    for my $l (split /\n/, $self->log()) {
+        if ($l =~ /^\d{4}-\d\d-\d\d \d[\d:]+ /) {
+            push @m, $cur if defined $cur;
+            $cur = undef;
+            $cur = "#\n$1 $2\n"
+                if $l =~ /(message sent to|received \[\d+\] new bytes from) (\S+)/;
+            next;
+        }
+        $cur .= "$l\n" if defined $cur;
+    }
+
+    push @m, $cur if defined $cur;
+
+    @m = grep { /^Call-ID:\s*\Q$callid\E\r?$/mi } @m if defined $callid;
+
+    return join '', @m;
+}
+
+sub stop {
+    my ($self) = @_;
+
+    my $pid = delete $self->{pid} or return;
+
+    $self->command('quit') unless $self->{closed};
+
+    for (1 .. 200) {
+        return if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+
+    kill 'TERM', $pid;
+
+    for (1 .. 100) {
+        return if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
 }
 
 1;
