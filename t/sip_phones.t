@@ -125,7 +125,7 @@ EOF
 
                     for my $hangs ($y, $x) {
                         $calls++;
-                        my $err = phone_call($x, $y, $hangs);
+                        my $err = phone_call($x, $y, $hangs, nginx => $t);
                         push @fail, $x->name . ' -> ' . $y->name
                             . ', hung up by ' . $hangs->name . ": $err"
                             if $err;

@@ -91,7 +91,7 @@ EOF
 
         my $idle = '';
 
-        my $err = phone_call($x, $y, $y, timeout => 15, before_hangup => sub {
+        my $err = phone_call($x, $y, $y, nginx => $t, before_hangup => sub {
             # the timeout closes the phones' connections to nginx
             my $deadline = time() + 30;
             my @open = grep { $_->transport eq 'tcp' } $x, $y;

@@ -95,7 +95,7 @@ EOF
         for my $c ([$x, $lin, $lin], [$x, $lin, $x], [$lin, $x, $x],
             [$lin, $x, $lin])
         {
-            my $err = phone_call(@$c);
+            my $err = phone_call(@$c, nginx => $t);
             push @fail, $c->[0]->name . ' -> ' . $c->[1]->name
                 . ', hung up by ' . $c->[2]->name . ": $err" if $err;
         }

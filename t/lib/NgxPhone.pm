@@ -196,6 +196,7 @@ sub wait_event {
         for my $i (0 .. $#$ev) {
             next unless $ev->[$i]{type} =~ $type;
             next if defined $call && ($ev->[$i]{id} // '') ne $call;
+            $self->{in_call} = 0 if $ev->[$i]{type} eq 'CALL_CLOSED';
             return splice(@$ev, $i, 1);
         }
 
@@ -301,18 +302,29 @@ sub trace_has {
 # both phones traced.  The ACK must reach the callee and the BYE its peer,
 # whose 200 must come back.
 sub phone_call {
-    my ($x, $y) = @_;
+    my ($x, $y, $hangs, %a) = @_;
+
+    my $mark = $a{nginx} ? -s $a{nginx}->prefix . '/logs/error.log' : 0;
 
     my $err = call_steps(@_);
 
+    # and what nginx said meanwhile
+    $err .= "\n--- nginx:\n" . nginx_log_since($a{nginx}, $mark)
+        if $err && $a{nginx};
+
     # a failed call must not be in the way of the next ones
     if ($err) {
-        for my $ph ($x, $y) {
-            $ph->hangup_all();
+        my @busy = grep { $_->{in_call} } $x, $y;
+
+        $_->hangup_all() for @busy;
+
+        for my $ph (@busy) {
+            $ph->wait_event(qr/^CALL_CLOSED$/, 5);
         }
+
         for my $ph ($x, $y) {
-            $ph->wait_event(qr/^CALL_CLOSED$/, 2);
             $ph->flush();
+            $ph->{in_call} = 0;
         }
     }
 
@@ -327,6 +339,7 @@ sub call_steps {
     $_->flush for $x, $y;
 
     $x->command('dial', $y->aor);
+    $x->{in_call} = 1;
 
     my ($i, $e) = wait_any($timeout, [$y, qr/^CALL_INCOMING$/],
         [$x, qr/^CALL_CLOSED$/]);
@@ -336,6 +349,7 @@ sub call_steps {
         . trace_of($x, $y, $e->{id}) if $i == 1;
 
     my $id = $y->call_id($e);
+    $y->{in_call} = 1;
 
     $y->command('accept', '');
 
@@ -371,6 +385,19 @@ sub call_steps {
     $hangs->wait_event(qr/^CALL_CLOSED$/, $timeout);
 
     return undef;
+}
+
+sub nginx_log_since {
+    my ($t, $mark) = @_;
+
+    open my $fh, '<', $t->prefix . '/logs/error.log' or return '';
+    seek $fh, $mark || 0, 0;
+    local $/;
+    my $log = <$fh> // '';
+    close $fh;
+
+    return join "\n", grep { /SIP|\[(warn|error|crit|alert|emerg)\]/ }
+        split /\n/, $log;
 }
 
 sub trace_of {
