@@ -1,11 +1,11 @@
 #!/usr/bin/perl
 
 # Calls that outlive the connections, 2 and then 4 workers: baresip
-# phones over TCP and UDP (digest authentication), sip_connection_timeout
-# 2s; each call answered, then kept up until the TCP connections of both
+# phones over TCP, TLS and UDP (digest authentication),
+# sip_connection_timeout 2s; each call answered, then kept up until the TCP connections of both
 # phones to nginx have been closed for being idle, then hung up by the
 # callee.  The callee's BYE comes on a new connection, and goes to a TCP
-# caller on a new one, to the address of its Contact (issue 13 item 2:
+# or TLS caller on a new one (the phones have a certificate for it), to the address of its Contact (issue 13 item 2:
 # Record-Route must name a port we listen on, and a caller that did not
 # register with RFC 5626 outbound is reached at its Contact).  New phones
 # for each call: a phone whose connection is gone is not reachable for
@@ -34,7 +34,7 @@ done_testing();
 sub run {
     my ($workers) = @_;
 
-    my $t = NgxSip->new();
+    my $t = NgxSip->new()->make_cert('localhost')->make_cert('phone');
     my $p = $t->prefix;
 
     $t->write_conf(<<'EOF', workers => $workers);
@@ -44,6 +44,9 @@ stream {
     server {
         listen 127.0.0.1:%%PORT_0%% udp;
         listen 127.0.0.1:%%PORT_0%% reuseport;
+        listen 127.0.0.1:%%PORT_1%% ssl reuseport;
+        ssl_certificate     %%PREFIX%%/localhost.crt;
+        ssl_certificate_key %%PREFIX%%/localhost.key;
         sip on;
         sip_domain example.com;
         sip_registrar loc;
@@ -55,8 +58,11 @@ stream {
 }
 EOF
 
-    for my $i (1 .. 6) {
-        for my $user ("tcp$i", "udp$i") {
+    # baresip: the certificate and its key in one file
+    system("cat $p/phone.crt $p/phone.key > $p/phone.pem") == 0 or die;
+
+    for my $i (1 .. 10) {
+        for my $user ("tcp$i", "udp$i", "tls$i") {
             system("$top/tools/sip-htdigest", "$p/users", $user,
                 'example.com', "$user-Secret") == 0 or die 'sip-htdigest';
         }
@@ -64,7 +70,6 @@ EOF
 
     $t->run();
 
-    my $port = $t->port(0);
     my $n = 0;
 
     my $phone = sub {
@@ -72,13 +77,17 @@ EOF
         my $user = $tr . ++$n;
         my $ph = NgxPhone->new(name => $user, user => $user,
             pass => "$user-Secret", domain => 'example.com',
-            transport => $tr, proxy => "127.0.0.1:$port", sip_port => 0,
-            ctrl_port => $t->port("ctl$n"), dir => "$p/$user");
+            transport => $tr,
+            proxy => '127.0.0.1:' . $t->port($tr eq 'tls' ? 1 : 0),
+            sip_port => 0, ctrl_port => $t->port("ctl$n"), dir => "$p/$user",
+            cafile => "$p/localhost.crt", certificate => "$p/phone.pem");
         my $err = $ph->start() // $ph->register();
         return ($ph, $err);
     };
 
-    for my $c (['tcp', 'tcp'], ['udp', 'tcp'], ['tcp', 'udp']) {
+    for my $c (['tcp', 'tcp'], ['udp', 'tcp'], ['tcp', 'udp'], ['tls', 'tls'],
+        ['tls', 'udp'])
+    {
         my ($x, $ex) = $phone->($c->[0]);
         my ($y, $ey) = $phone->($c->[1]);
         my $name = "$workers workers: $c->[0] -> $c->[1], idle connections";
@@ -94,10 +103,12 @@ EOF
         my $err = phone_call($x, $y, $y, nginx => $t, before_hangup => sub {
             # the timeout closes the phones' connections to nginx
             my $deadline = time() + 30;
-            my @open = grep { $_->transport eq 'tcp' } $x, $y;
+            my @open = grep { $_->transport ne 'udp' } $x, $y;
 
             while (@open && time() < $deadline) {
-                @open = grep { conn_worker($_, $port) } @open;
+                @open = grep {
+                    conn_worker($_, $t->port($_->transport eq 'tls' ? 1 : 0))
+                } @open;
                 sleep 0.1 if @open;
             }
 
