@@ -108,6 +108,7 @@ typedef struct {
     ngx_uint_t                  q;
     ngx_uint_t                  flow;             /* its connection, or 0 */
     ngx_uint_t                  worker;           /* of the connection */
+    ngx_uint_t                  transport;        /* it registered over */
 } ngx_stream_sip_target_t;
 
 
@@ -152,12 +153,14 @@ ngx_uint_t ngx_stream_sip_flow_exists(ngx_uint_t number);
 ngx_int_t ngx_stream_sip_flow_send(ngx_uint_t number, ngx_str_t *msg);
 ngx_uint_t ngx_stream_sip_flow_opened(ngx_uint_t number);
 ngx_uint_t ngx_stream_sip_proxy_flow_busy(ngx_uint_t flow);
-ngx_int_t ngx_stream_sip_flow_host(ngx_uint_t flow, u_char *buf,
-    ngx_str_t *host, ngx_uint_t *transport);
+ngx_uint_t ngx_stream_sip_flow_transport(ngx_uint_t number);
 ngx_uint_t ngx_stream_sip_flow_connect(ngx_listening_t *ls,
     ngx_sockaddr_t *sa, socklen_t socklen, ngx_uint_t transport,
     ngx_stream_sip_ssl_srv_conf_t *sslcf, ngx_str_t *name, ngx_log_t *log);
 void ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow);
+void ngx_stream_sip_proxy_passed_response(u_char *data, size_t len,
+    ngx_log_t *log);
+ngx_int_t ngx_stream_sip_response_owner(ngx_sip_msg_t *m);
 
 #if (NGX_STREAM_SSL)
 ngx_int_t ngx_stream_sip_ssl_connect(ngx_connection_t *c,
@@ -203,12 +206,17 @@ ngx_int_t ngx_stream_sip_channel_prev_owner(ngx_str_t *call_id);
 ngx_socket_t ngx_stream_sip_udp_fd(ngx_listening_t *ls);
 ngx_listening_t *ngx_stream_sip_listenings(ngx_uint_t *n);
 ngx_listening_t *ngx_stream_sip_udp_listening_for(int family, in_port_t port);
+ngx_listening_t *ngx_stream_sip_adopt_listening(int family, in_port_t port);
 ngx_uint_t ngx_stream_sip_channel_injected(ngx_connection_t *c);
 ngx_int_t ngx_stream_sip_channel_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_sip_channel_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_sip_channel_owner(ngx_str_t *call_id);
 ngx_int_t ngx_stream_sip_channel_pass(ngx_connection_t *c, ngx_uint_t slot,
     u_char *data, size_t len);
+ngx_int_t ngx_stream_sip_channel_to_flow(ngx_uint_t worker, ngx_uint_t flow,
+    ngx_str_t *msg, ngx_log_t *log);
+ngx_int_t ngx_stream_sip_channel_response(ngx_uint_t slot, u_char *data,
+    size_t len, ngx_log_t *log);
 void ngx_stream_sip_close_quietly(ngx_connection_t *c);
 
 

@@ -37,6 +37,9 @@
 typedef struct {
     uint32_t                  magic;
     uint32_t                  generation;
+    uint32_t                  kind;
+    uint32_t                  from;       /* the sender's slot */
+    ngx_uint_t                flow;       /* a connection number */
     uint32_t                  listening;
     socklen_t                 socklen;
     socklen_t                 local_socklen;
@@ -52,6 +55,12 @@ typedef struct {
 
 #define NGX_STREAM_SIP_CHANNEL_MAGIC  0x53495043
 
+/* what a message of the channel is */
+#define NGX_STREAM_SIP_CHANNEL_DATAGRAM  0    /* as it came, to handle */
+#define NGX_STREAM_SIP_CHANNEL_FLOW      1    /* to write on a flow */
+#define NGX_STREAM_SIP_CHANNEL_RESPONSE  2    /* for a branch of ours */
+#define NGX_STREAM_SIP_CHANNEL_GONE      3    /* that flow is not here */
+
 
 static void ngx_stream_sip_channel_read(ngx_event_t *rev);
 static void ngx_stream_sip_channel_inject(ngx_cycle_t *cycle,
@@ -63,6 +72,11 @@ static ngx_listening_t *ngx_stream_sip_channel_listening(ngx_cycle_t *cycle,
     ngx_stream_sip_channel_hdr_t *hdr);
 static ssize_t ngx_stream_sip_channel_recv(ngx_connection_t *c, u_char *buf,
     size_t size);
+static ngx_int_t ngx_stream_sip_channel_send(ngx_uint_t slot,
+    ngx_stream_sip_channel_hdr_t *hdr, u_char *data, size_t len,
+    ngx_log_t *log);
+static void ngx_stream_sip_channel_flow(ngx_stream_sip_channel_hdr_t *hdr,
+    u_char *data, size_t len, ngx_log_t *log);
 
 
 static ngx_stream_sip_channel_t  *ngx_stream_sip_channels;
@@ -427,17 +441,88 @@ ngx_int_t
 ngx_stream_sip_channel_pass(ngx_connection_t *c, ngx_uint_t slot,
     u_char *data, size_t len)
 {
-    ssize_t                        n;
     ngx_uint_t                     nls;
-    ngx_socket_t                   fd;
-    struct iovec                   iov[2];
-    struct msghdr                  msg;
     ngx_stream_sip_channel_hdr_t   hdr;
 
     if (c->listening == NULL || c->socklen > sizeof(ngx_sockaddr_t)
-        || c->local_socklen > sizeof(ngx_sockaddr_t)
-        || slot >= ngx_stream_sip_nchannels + ngx_stream_sip_prev_nchannels)
+        || c->local_socklen > sizeof(ngx_sockaddr_t))
     {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&hdr, sizeof(ngx_stream_sip_channel_hdr_t));
+
+    hdr.kind = NGX_STREAM_SIP_CHANNEL_DATAGRAM;
+    hdr.listening = (uint32_t) (c->listening
+                                - ngx_stream_sip_listenings(&nls));
+    hdr.socklen = c->socklen;
+    hdr.local_socklen = c->local_socklen;
+    ngx_memcpy(&hdr.sockaddr, c->sockaddr, c->socklen);
+    ngx_memcpy(&hdr.local_sockaddr, c->local_sockaddr, c->local_socklen);
+
+    return ngx_stream_sip_channel_send(slot, &hdr, data, len, c->log);
+}
+
+
+/*
+ * A message for a flow another worker holds (only the worker that
+ * accepted or opened a connection can write to it): that worker writes
+ * it as it is.  NGX_DECLINED: there is no such worker.
+ */
+
+ngx_int_t
+ngx_stream_sip_channel_to_flow(ngx_uint_t worker, ngx_uint_t flow,
+    ngx_str_t *msg, ngx_log_t *log)
+{
+    ngx_int_t                      slot;
+    ngx_stream_sip_channel_hdr_t   hdr;
+
+    slot = ngx_stream_sip_channel_worker(worker);
+
+    if (slot < 0) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&hdr, sizeof(ngx_stream_sip_channel_hdr_t));
+
+    hdr.kind = NGX_STREAM_SIP_CHANNEL_FLOW;
+    hdr.flow = flow;
+
+    return ngx_stream_sip_channel_send(slot, &hdr, msg->data, msg->len, log);
+}
+
+
+/*
+ * A response that came on a flow of this worker for a branch another
+ * one made: that worker has the transaction (its number is in the
+ * branch, ngx_stream_sip_owner()).
+ */
+
+ngx_int_t
+ngx_stream_sip_channel_response(ngx_uint_t slot, u_char *data, size_t len,
+    ngx_log_t *log)
+{
+    ngx_stream_sip_channel_hdr_t  hdr;
+
+    ngx_memzero(&hdr, sizeof(ngx_stream_sip_channel_hdr_t));
+
+    hdr.kind = NGX_STREAM_SIP_CHANNEL_RESPONSE;
+
+    return ngx_stream_sip_channel_send(slot, &hdr, data, len, log);
+}
+
+
+static ngx_int_t
+ngx_stream_sip_channel_send(ngx_uint_t slot,
+    ngx_stream_sip_channel_hdr_t *hdr, u_char *data, size_t len,
+    ngx_log_t *log)
+{
+    ssize_t         n;
+    ngx_socket_t    fd;
+    struct iovec    iov[2];
+    struct msghdr   msg;
+
+    if (slot >= ngx_stream_sip_nchannels + ngx_stream_sip_prev_nchannels) {
         return NGX_ERROR;
     }
 
@@ -449,18 +534,11 @@ ngx_stream_sip_channel_pass(ngx_connection_t *c, ngx_uint_t slot,
                  .fd[1];
     }
 
-    ngx_memzero(&hdr, sizeof(ngx_stream_sip_channel_hdr_t));
+    hdr->magic = NGX_STREAM_SIP_CHANNEL_MAGIC;
+    hdr->generation = (uint32_t) ngx_stream_sip_generation;
+    hdr->from = (uint32_t) ngx_stream_sip_channel_slot;
 
-    hdr.magic = NGX_STREAM_SIP_CHANNEL_MAGIC;
-    hdr.generation = (uint32_t) ngx_stream_sip_generation;
-    hdr.listening = (uint32_t) (c->listening
-                                - ngx_stream_sip_listenings(&nls));
-    hdr.socklen = c->socklen;
-    hdr.local_socklen = c->local_socklen;
-    ngx_memcpy(&hdr.sockaddr, c->sockaddr, c->socklen);
-    ngx_memcpy(&hdr.local_sockaddr, c->local_sockaddr, c->local_socklen);
-
-    iov[0].iov_base = (void *) &hdr;
+    iov[0].iov_base = (void *) hdr;
     iov[0].iov_len = sizeof(ngx_stream_sip_channel_hdr_t);
     iov[1].iov_base = (void *) data;
     iov[1].iov_len = len;
@@ -472,12 +550,57 @@ ngx_stream_sip_channel_pass(ngx_connection_t *c, ngx_uint_t slot,
     n = sendmsg(fd, &msg, 0);
 
     if (n == -1) {
-        ngx_log_error(NGX_LOG_INFO, c->log, ngx_socket_errno,
+        ngx_log_error(NGX_LOG_INFO, log, ngx_socket_errno,
                       "SIP datagram for worker %ui dropped", slot);
         return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * What another worker sent for a flow of ours, or about a flow of its
+ * own: written on it, or the sender learns that it is gone, so that a
+ * branch waiting for an answer on it fails now, not at its timeout.
+ */
+
+static void
+ngx_stream_sip_channel_flow(ngx_stream_sip_channel_hdr_t *hdr, u_char *data,
+    size_t len, ngx_log_t *log)
+{
+    ngx_str_t                     msg;
+    ngx_stream_sip_channel_hdr_t  gone;
+
+    if (hdr->kind == NGX_STREAM_SIP_CHANNEL_GONE) {
+        ngx_stream_sip_proxy_flow_failed(hdr->flow);
+        return;
+    }
+
+    msg.data = data;
+    msg.len = len;
+
+    if (ngx_stream_sip_flow_send(hdr->flow, &msg) == NGX_OK) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "SIP message from worker %uD dropped: its connection "
+                  "is gone", hdr->from);
+
+    if (hdr->generation != (uint32_t) ngx_stream_sip_generation
+        || hdr->from >= ngx_stream_sip_nchannels)
+    {
+        return;
+    }
+
+    ngx_memzero(&gone, sizeof(ngx_stream_sip_channel_hdr_t));
+
+    gone.kind = NGX_STREAM_SIP_CHANNEL_GONE;
+    gone.flow = hdr->flow;
+
+    (void) ngx_stream_sip_channel_send(hdr->from, &gone, (u_char *) "", 1,
+                                       log);
 }
 
 
@@ -514,6 +637,32 @@ ngx_stream_sip_channel_read(ngx_event_t *rev)
             || hdr->socklen > sizeof(ngx_sockaddr_t)
             || hdr->local_socklen > sizeof(ngx_sockaddr_t))
         {
+            ngx_log_error(NGX_LOG_ALERT, rev->log, 0,
+                          "SIP worker channel: bad message");
+            continue;
+        }
+
+        switch (hdr->kind) {
+
+        case NGX_STREAM_SIP_CHANNEL_DATAGRAM:
+            break;
+
+        case NGX_STREAM_SIP_CHANNEL_FLOW:
+        case NGX_STREAM_SIP_CHANNEL_GONE:
+            ngx_stream_sip_channel_flow(hdr, ngx_stream_sip_channel_buf
+                                        + sizeof(ngx_stream_sip_channel_hdr_t),
+                                        n - sizeof(ngx_stream_sip_channel_hdr_t),
+                                        rev->log);
+            continue;
+
+        case NGX_STREAM_SIP_CHANNEL_RESPONSE:
+            ngx_stream_sip_proxy_passed_response(ngx_stream_sip_channel_buf
+                                       + sizeof(ngx_stream_sip_channel_hdr_t),
+                                       n - sizeof(ngx_stream_sip_channel_hdr_t),
+                                       rev->log);
+            continue;
+
+        default:
             ngx_log_error(NGX_LOG_ALERT, rev->log, 0,
                           "SIP worker channel: bad message");
             continue;

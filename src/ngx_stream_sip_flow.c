@@ -302,36 +302,16 @@ ngx_stream_sip_flow_send(ngx_uint_t number, ngx_str_t *msg)
 }
 
 
-/*
- * Our address and transport on a flow, for the Via and Record-Route of
- * what goes on it; "buf" has NGX_SOCKADDR_STRLEN octets.
- */
+/* the transport of a flow of this worker, NGX_STREAM_SIP_NONE if gone */
 
-ngx_int_t
-ngx_stream_sip_flow_host(ngx_uint_t flow, u_char *buf, ngx_str_t *host,
-    ngx_uint_t *transport)
+ngx_uint_t
+ngx_stream_sip_flow_transport(ngx_uint_t number)
 {
-    ngx_connection_t       *c;
     ngx_stream_sip_flow_t  *f;
 
-    f = ngx_stream_sip_flow_get(flow);
+    f = ngx_stream_sip_flow_get(number);
 
-    if (f == NULL) {
-        return NGX_DECLINED;
-    }
-
-    c = f->connection;
-
-    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    host->data = buf;
-    host->len = ngx_sock_ntop(c->local_sockaddr, c->local_socklen, buf,
-                              NGX_SOCKADDR_STRLEN, 1);
-    *transport = f->transport;
-
-    return NGX_OK;
+    return f ? f->transport : NGX_STREAM_SIP_NONE;
 }
 
 
@@ -469,11 +449,11 @@ ngx_stream_sip_flow_connect(ngx_listening_t *ls, ngx_sockaddr_t *sa,
      */
 
     if (ls == NULL || ls->sockaddr->sa_family != sa->sockaddr.sa_family) {
-        ls = ngx_stream_sip_udp_listening_for(sa->sockaddr.sa_family,
+        ls = ngx_stream_sip_adopt_listening(sa->sockaddr.sa_family,
                                    ls ? ngx_inet_get_port(ls->sockaddr) : 0);
         if (ls == NULL) {
             ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "SIP: no \"sip on\" UDP listen of the next hop's "
+                          "SIP: no \"sip on\" listen of the next hop's "
                           "address family to connect from");
             return 0;
         }
@@ -532,9 +512,11 @@ ngx_stream_sip_flow_connect(ngx_listening_t *ls, ngx_sockaddr_t *sa,
     ngx_memcpy(c->sockaddr, sa, socklen);
     c->socklen = socklen;
 
+    /* as nginx has it for an accepted one: $remote_port adds the port */
+
     c->addr_text.len = ngx_sock_ntop(c->sockaddr, c->socklen,
                                      c->addr_text.data, NGX_SOCKADDR_STRLEN,
-                                     1);
+                                     0);
 
     f->connection = c;
     f->ls = ls;
@@ -549,16 +531,7 @@ ngx_stream_sip_flow_connect(ngx_listening_t *ls, ngx_sockaddr_t *sa,
         f->name.len = name->len;
 
     } else {
-        f->name.data = c->addr_text.data;
-        f->name.len = c->addr_text.len;
-
-        while (f->name.len && f->name.data[f->name.len - 1] != ':') {
-            f->name.len--;
-        }
-
-        if (f->name.len) {
-            f->name.len--;
-        }
+        f->name = c->addr_text;
     }
 
     cln->handler = ngx_stream_sip_flow_cleanup;
@@ -678,6 +651,13 @@ ngx_stream_sip_flow_adopt(ngx_stream_sip_flow_t *f)
 
     if (c->write->timer_set) {
         ngx_del_timer(c->write);
+    }
+
+    /* nginx finds the server by it, as for an accepted connection */
+
+    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
+        ngx_stream_sip_flow_fail(f);
+        return;
     }
 
     c->listening = f->ls;

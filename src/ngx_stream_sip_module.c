@@ -670,6 +670,25 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         }
     }
 
+    /*
+     * A response on a flow for a branch another worker made: that worker
+     * has its transaction (only it can write on the caller's connection).
+     */
+
+    if (ctx->transport != NGX_STREAM_SIP_UDP && rc == NGX_SIP_OK
+        && !m->request)
+    {
+        owner = ngx_stream_sip_response_owner(m);
+
+        if (owner >= 0
+            && ngx_stream_sip_channel_response(owner, start, end - start,
+                                               c->log)
+               == NGX_OK)
+        {
+            return;
+        }
+    }
+
     /* over UDP the framer has not checked the size */
 
     if (ctx->transport == NGX_STREAM_SIP_UDP

@@ -50,6 +50,7 @@ struct ngx_stream_sip_branch_s {
     ngx_sockaddr_t              peer;
     socklen_t                   peer_len;
     ngx_uint_t                  flow;        /* or over this connection */
+    ngx_uint_t                  flow_worker; /* the worker holding it */
     ngx_listening_t            *ls;          /* the UDP socket it uses */
     ngx_str_t                  *ruri;        /* as started, to start again */
     ngx_str_t                  *route;
@@ -79,6 +80,9 @@ struct ngx_stream_sip_stx_s {
     ngx_str_t                   via_host;    /* our address, as text */
     ngx_str_t                   record_route; /* caller's side, or "" */
     ngx_str_t                   rr_udp;      /* our UDP side */
+    ngx_stream_sip_srv_conf_t  *sscf;        /* of the caller's server */
+    ngx_sockaddr_t              local;       /* the request came to */
+    socklen_t                   local_len;
     ngx_uint_t                  transport;   /* to the upstream's peers */
     ngx_stream_sip_ssl_srv_conf_t  *sslcf;
     ngx_str_t                   last;        /* final answer to the caller */
@@ -131,6 +135,9 @@ struct ngx_stream_sip_stx_s {
 typedef struct {
     ngx_uint_t                  ours;        /* leading values of ours */
     ngx_uint_t                  flow;        /* a flow one of them names */
+    ngx_uint_t                  worker;      /* that holds it */
+    ngx_uint_t                  transport;   /* its transport */
+    unsigned                    ob:1;        /* an RFC 5626 flow */
 } ngx_stream_sip_route_t;
 
 
@@ -149,8 +156,20 @@ static ngx_int_t ngx_stream_sip_proxy_hand_over(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_int_t slot);
 static ngx_uint_t ngx_stream_sip_proxy_connect(ngx_stream_session_t *s,
     ngx_sockaddr_t *sa, socklen_t socklen, ngx_uint_t transport);
-static ngx_int_t ngx_stream_sip_flow_route(ngx_sip_msg_t *m,
-    ngx_uint_t flow, u_char *buf, ngx_str_t *rr);
+static ngx_int_t ngx_stream_sip_flow_route(ngx_stream_sip_stx_t *stx,
+    ngx_sip_msg_t *m, ngx_uint_t flow, ngx_uint_t worker,
+    ngx_uint_t transport, ngx_listening_t *prefer, ngx_uint_t ob,
+    ngx_str_t *rr);
+static ngx_int_t ngx_stream_sip_stream_host(ngx_stream_sip_srv_conf_t *sscf,
+    struct sockaddr *local, ngx_uint_t transport, ngx_listening_t *prefer,
+    ngx_pool_t *pool, ngx_str_t *host);
+static ngx_uint_t ngx_stream_sip_listening_ssl(ngx_listening_t *ls);
+static ngx_stream_sip_srv_conf_t *ngx_stream_sip_listening_conf(
+    ngx_listening_t *ls);
+static ngx_uint_t ngx_stream_sip_route_is_us(ngx_stream_session_t *s,
+    ngx_sip_uri_t *uri);
+static void ngx_stream_sip_contact_flow(ngx_stream_session_t *s,
+    ngx_sip_msg_t *m, ngx_stream_sip_route_t *r);
 static ngx_int_t ngx_stream_sip_proxy_pass(ngx_stream_session_t *s,
     ngx_stream_upstream_srv_conf_t **uscf, ngx_sockaddr_t *sa,
     socklen_t *socklen, ngx_uint_t *transport);
@@ -166,7 +185,8 @@ static void ngx_stream_sip_proxy_route_token(ngx_str_t *call_id,
     u_char *buf);
 static ngx_int_t ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_forward_t *tpl, ngx_uint_t flow,
-    ngx_sockaddr_t *sa, socklen_t socklen);
+    ngx_uint_t worker, ngx_uint_t transport, ngx_sockaddr_t *sa,
+    socklen_t socklen);
 static ngx_listening_t *ngx_stream_sip_udp_listening(ngx_connection_t *c);
 static ngx_uint_t ngx_stream_sip_listening_is_sip(ngx_listening_t *ls);
 static uint32_t ngx_stream_sip_salt(void);
@@ -182,8 +202,8 @@ static void ngx_stream_sip_to_client(ngx_stream_sip_stx_t *stx,
     ngx_str_t *msg);
 static void ngx_stream_sip_to_peer(ngx_stream_sip_branch_t *b,
     ngx_str_t *msg);
-static void ngx_stream_sip_to_flow(ngx_uint_t flow, ngx_str_t *msg,
-    ngx_log_t *log);
+static void ngx_stream_sip_to_flow(ngx_uint_t flow, ngx_uint_t worker,
+    ngx_str_t *msg, ngx_log_t *log);
 static ngx_stream_sip_stx_t *ngx_stream_sip_stx_create(
     ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_array_t *targets);
@@ -193,7 +213,8 @@ static ngx_int_t ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx,
     ngx_sip_msg_t *m);
 static ngx_int_t ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx,
     ngx_sip_msg_t *m, ngx_str_t *ruri, ngx_str_t *route, ngx_sockaddr_t *sa,
-    socklen_t socklen, ngx_uint_t flow);
+    socklen_t socklen, ngx_uint_t flow, ngx_uint_t worker,
+    ngx_uint_t transport);
 static void ngx_stream_sip_branch_retransmit(ngx_event_t *ev);
 static void ngx_stream_sip_branch_timeout(ngx_event_t *ev);
 static void ngx_stream_sip_branch_done(ngx_stream_sip_branch_t *b,
@@ -225,6 +246,9 @@ static void ngx_stream_sip_proxy_log(ngx_stream_session_t *s,
 static ngx_int_t ngx_stream_sip_response_sockaddr(ngx_sip_msg_t *m,
     ngx_sockaddr_t *sa, socklen_t *socklen);
 static ngx_int_t ngx_stream_sip_reparse(ngx_str_t *text, ngx_sip_msg_t *m);
+static ngx_int_t ngx_stream_sip_response(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_sip_msg_t *m, ngx_pool_t *pool,
+    ngx_log_t *log);
 
 
 static ngx_stream_sip_table_t  ngx_stream_sip_branches;
@@ -233,6 +257,7 @@ static ngx_uint_t         ngx_stream_sip_tx_ready;
 static uint32_t           ngx_stream_sip_tx_counter;
 
 static ngx_sip_header_t   ngx_stream_sip_proxy_headers[NGX_SIP_MAX_HEADERS];
+static ngx_sip_header_t   ngx_stream_sip_passed_headers[NGX_SIP_MAX_HEADERS];
 
 
 /*
@@ -345,11 +370,18 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         return NGX_OK;
     }
 
-    if (route == NGX_STREAM_SIP_ROUTE_DIALOG && r.flow) {
+    if (route == NGX_STREAM_SIP_ROUTE_DIALOG && r.flow
+        && (r.worker == ngx_worker
+            ? !ngx_stream_sip_flow_exists(r.flow)
+            : ngx_stream_sip_channel_worker(r.worker) < 0))
+    {
+        /*
+         * The connection is gone.  Only an RFC 5626 flow fails with it;
+         * a phone that just used TCP or TLS is reached as its Contact
+         * (the Request-URI) says, on a new connection, as with Kamailio.
+         */
 
-        /* back to a phone on the connection it opened (RFC 5626 5.3) */
-
-        if (!ngx_stream_sip_flow_exists(r.flow)) {
+        if (r.ob) {
             if (m->method_id == NGX_SIP_ACK) {
                 return NGX_OK;
             }
@@ -359,11 +391,26 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
             return NGX_OK;
         }
 
+        r.flow = 0;
+    }
+
+    if (route == NGX_STREAM_SIP_ROUTE_DIALOG && r.flow == 0 && !strict) {
+
+        /* to a contact registered on its own connection: on that one */
+
+        ngx_stream_sip_contact_flow(s, m, &r);
+    }
+
+    if (route == NGX_STREAM_SIP_ROUTE_DIALOG && r.flow) {
+
+        /* back to a phone on the connection it opened (RFC 5626 5.3) */
+
         if (m->method_id == NGX_SIP_ACK) {
             ngx_memzero(&tpl, sizeof(ngx_sip_forward_t));
             tpl.pop_route = r.ours;
 
             return ngx_stream_sip_proxy_stateless(s, ctx, &tpl, r.flow,
+                                                  r.worker, r.transport,
                                                   NULL, 0);
         }
 
@@ -407,8 +454,9 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
                 }
             }
 
-            return ngx_stream_sip_proxy_stateless(s, ctx, &tpl, flow, &sa,
-                                                  socklen);
+            return ngx_stream_sip_proxy_stateless(s, ctx, &tpl, flow,
+                                                  ngx_worker, transport,
+                                                  &sa, socklen);
         }
 
     } else if (targets == NULL) {
@@ -438,7 +486,12 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         return NGX_OK;
     }
 
-    if (ngx_stream_sip_udp_listening(s->connection) == NULL) {
+    if (transport == NGX_STREAM_SIP_UDP && targets == NULL
+        && !(route == NGX_STREAM_SIP_ROUTE_DIALOG && r.flow)
+        && ngx_stream_sip_udp_listening(s->connection) == NULL)
+    {
+        /* only where UDP is really used: TCP and TLS need no UDP listen */
+
         ngx_str_set(&reason, "No UDP Listener to Forward From");
         ngx_stream_sip_respond(s, ctx, 502, &reason, NULL);
         return NGX_OK;
@@ -446,6 +499,7 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 
     if (route == NGX_STREAM_SIP_ROUTE_DIALOG && r.flow) {
         flow = r.flow;
+        transport = r.transport;
 
     } else if (uscf == NULL && socklen && transport != NGX_STREAM_SIP_UDP) {
 
@@ -523,8 +577,11 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         rc = ngx_stream_sip_stx_next(stx, m);
 
     } else {
-        rc = ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa, socklen,
-                                         flow);
+        rc = ngx_stream_sip_branch_start(stx, m, NULL, NULL,
+                                         socklen ? &sa : NULL, socklen, flow,
+                                         flow == r.flow && flow
+                                         ? r.worker : ngx_worker,
+                                         transport);
     }
 
     if (rc == NGX_OK) {
@@ -645,11 +702,14 @@ ngx_stream_sip_proxy_to_flow_worker(ngx_stream_session_t *s,
 
 
 /*
- * The same, and how many leading values are ours: two after a double
- * Record-Route (RFC 5658), one of them then naming the flow of the side
- * that came by TCP or TLS ("nfl": worker, connection number and a keyed
- * hash of both and the Call-ID).  A flow is only returned when the
- * request did not come on it.
+ * The same, and how many leading values are ours.  Every value that
+ * resolves to us is ours (RFC 3261 16.4: our own Record-Route, as it is
+ * or as a phone rewrote it, or any address, name and port we listen
+ * on), and all of them go, however many a peer left; a route we recorded
+ * ourselves carries the token of the Call-ID.  After a double
+ * Record-Route (RFC 5658) one of our values may name the flow of the
+ * side that came by TCP or TLS ("nfl": worker, connection number and a
+ * keyed hash of both and the Call-ID; "ob" when it is an RFC 5626 flow).
  */
 
 static ngx_int_t
@@ -657,61 +717,31 @@ ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s, ngx_sip_msg_t *m,
     ngx_stream_sip_route_t *r)
 {
     u_char            *p, *end, token[16], ftoken[NGX_INT_T_LEN * 2 + 20];
-    ngx_int_t          rc;
     ngx_str_t          value, fl;
-    ngx_uint_t         i, n, worker, number;
+    ngx_uint_t         i, n, total, dialog, worker, number;
     ngx_sip_addr_t     addr;
+    ngx_connection_t  *c;
     ngx_sip_header_t  *h;
 
     r->ours = 0;
     r->flow = 0;
+    r->worker = 0;
+    r->transport = NGX_STREAM_SIP_UDP;
+    r->ob = 0;
 
-    h = m->hdr[NGX_SIP_HDR_ROUTE];
-
-    if (h == NULL) {
+    if (m->hdr[NGX_SIP_HDR_ROUTE] == NULL) {
         return NGX_STREAM_SIP_ROUTE_NONE;
     }
 
-    p = h->value.data;
-    end = p + h->value.len;
-
-    if (ngx_sip_parse_addr(&p, end, &addr, 1) != NGX_OK) {
-        return NGX_STREAM_SIP_ROUTE_FOREIGN;
-    }
-
-    if (ngx_sip_uri_param(&addr.uri.params, "nsip", &value) != NGX_OK
-        || value.len != 16)
-    {
-        if (!ngx_stream_sip_is_local(s, &addr.uri)) {
-            return NGX_STREAM_SIP_ROUTE_FOREIGN;
-        }
-
-        while (p < end
-               && (*p == ' ' || *p == '\t' || *p == CR || *p == LF))
-        {
-            p++;
-        }
-
-        if (p < end || m->count[NGX_SIP_HDR_ROUTE] > 1) {
-            return NGX_STREAM_SIP_ROUTE_MORE;
-        }
-
-        r->ours = 1;
-
-        return NGX_STREAM_SIP_ROUTE_OURS;
-    }
+    c = s->connection;
 
     ngx_stream_sip_proxy_route_token(&m->call_id, token);
 
-    if (ngx_memcmp(token, value.data, 16) != 0) {
-        return NGX_STREAM_SIP_ROUTE_FOREIGN;
-    }
-
-    /* ours: the first value, and maybe the second, in any line */
-
     n = 0;
+    total = 0;
+    dialog = 0;
 
-    for (i = 0; i < m->nheaders && n < 2; i++) {
+    for (i = 0; i < m->nheaders; i++) {
         h = &m->headers[i];
 
         if (h->id != NGX_SIP_HDR_ROUTE) {
@@ -721,97 +751,421 @@ ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s, ngx_sip_msg_t *m,
         p = h->value.data;
         end = p + h->value.len;
 
-        while (n < 2 && p < end) {
-            rc = ngx_sip_parse_addr(&p, end, &addr, 1);
+        while (p < end) {
+            if (ngx_sip_parse_addr(&p, end, &addr, 1) != NGX_OK) {
+                return NGX_STREAM_SIP_ROUTE_FOREIGN;
+            }
 
-            if (rc != NGX_OK
-                || ngx_sip_uri_param(&addr.uri.params, "nsip", &value)
-                   != NGX_OK
-                || value.len != 16
-                || ngx_memcmp(token, value.data, 16) != 0)
+            total++;
+            p = ngx_stream_sip_next_value(p, end);
+
+            if (n + 1 != total) {
+                continue;
+            }
+
+            /*
+             * A token of ours for another Call-ID is a route made up (or
+             * of another dialog): it is not relayed along.
+             */
+
+            if (ngx_sip_uri_param(&addr.uri.params, "nsip", &value)
+                == NGX_OK)
             {
-                goto done;
+                if (value.len != 16
+                    || ngx_memcmp(token, value.data, 16) != 0)
+                {
+                    continue;
+                }
+
+                dialog = 1;
+
+            } else if (!ngx_stream_sip_route_is_us(s, &addr.uri)) {
+                continue;
             }
 
             n++;
 
-            if (ngx_sip_uri_param(&addr.uri.params, "nfl", &fl) == NGX_OK
-                && ngx_stream_sip_flow_parse(&fl, &worker, &number)
-                   == NGX_OK)
+            if (ngx_sip_uri_param(&addr.uri.params, "nfl", &fl) != NGX_OK
+                || ngx_stream_sip_flow_parse(&fl, &worker, &number)
+                   != NGX_OK)
             {
-                ngx_stream_sip_flow_token(&m->call_id, worker, number,
-                                          ftoken);
-
-                /*
-                 * Our two values are the two sides: the first is the
-                 * side the request came from, the second where it goes.
-                 * The flow counts only as the second (the caller may come
-                 * back on a new connection: its old one is no way back).
-                 */
-
-                if (n == 2
-                    && fl.len == ngx_strlen(ftoken)
-                    && ngx_memcmp(fl.data, ftoken, fl.len) == 0)
-                {
-                    r->flow = number;
-                }
+                continue;
             }
 
-            p = ngx_stream_sip_next_value(p, end);
+            ngx_stream_sip_flow_token(&m->call_id, worker, number, ftoken);
+
+            /*
+             * The first of our values is the side the request came from,
+             * the later ones where it goes: a flow counts only there (the
+             * caller may come back on a new connection: its old one is
+             * no way back), and never the one the request came on.
+             */
+
+            if (n >= 2
+                && fl.len == ngx_strlen(ftoken)
+                && ngx_memcmp(fl.data, ftoken, fl.len) == 0
+                && !(worker == ngx_worker && c->type == SOCK_STREAM
+                     && number == c->number))
+            {
+                r->flow = number;
+                r->worker = worker;
+                r->transport = (addr.uri.scheme_id == NGX_SIP_SCHEME_SIPS)
+                               ? NGX_STREAM_SIP_TLS
+                               : ngx_stream_sip_transport_id(
+                                                       &addr.uri.transport);
+                r->ob = (ngx_sip_uri_param(&addr.uri.params, "ob", &value)
+                         == NGX_OK);
+
+                if (r->transport == NGX_STREAM_SIP_NONE
+                    || r->transport == NGX_STREAM_SIP_UDP)
+                {
+                    r->flow = 0;
+                }
+            }
         }
     }
 
-done:
-
     r->ours = n;
 
-    return NGX_STREAM_SIP_ROUTE_DIALOG;
+    if (n == 0) {
+        return NGX_STREAM_SIP_ROUTE_FOREIGN;
+    }
+
+    if (dialog) {
+        return NGX_STREAM_SIP_ROUTE_DIALOG;
+    }
+
+    if (n < total) {
+        return NGX_STREAM_SIP_ROUTE_MORE;
+    }
+
+    return NGX_STREAM_SIP_ROUTE_OURS;
 }
 
 
 /*
- * Our Record-Route value on a flow: its transport, and "nfl" naming it,
- * so that the other side's requests come back on this connection from
- * whichever worker reads them.  A sips: request gets a sips: value on
- * TLS (RFC 3261 16.6 step 4).  "buf" has room for it.
+ * Whether a Route value resolves to us: a name of ours (sip_domain,
+ * sip_advertise) or an address we listen on, the connection's own too
+ * (a wildcard listen), at a port we listen on (any transport: a phone
+ * may name our UDP port with transport=tls), the default one when none.
+ */
+
+static ngx_uint_t
+ngx_stream_sip_route_is_us(ngx_stream_session_t *s, ngx_sip_uri_t *uri)
+{
+    u_char                     *e;
+    in_port_t                   port;
+    socklen_t                   len;
+    ngx_str_t                   host, adv;
+    ngx_uint_t                  i, n, name, ip;
+    ngx_sockaddr_t              sa;
+    ngx_listening_t            *ls;
+    ngx_connection_t           *c;
+    ngx_stream_sip_srv_conf_t  *sscf;
+
+    if (uri->scheme_id != NGX_SIP_SCHEME_SIP
+        && uri->scheme_id != NGX_SIP_SCHEME_SIPS)
+    {
+        return 0;
+    }
+
+    c = s->connection;
+    port = uri->port;
+
+    if (port == 0) {
+        port = (uri->scheme_id == NGX_SIP_SCHEME_SIPS
+                || ngx_stream_sip_transport_id(&uri->transport)
+                   == NGX_STREAM_SIP_TLS)
+               ? 5061 : 5060;
+    }
+
+    host = uri->maddr.len ? uri->maddr : uri->host;
+
+    /* sip_advertise, without its port */
+
+    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+    adv = sscf->advertise;
+
+    if (adv.len) {
+        e = ngx_strlchr(adv.data + 1, adv.data + adv.len,
+                        adv.data[0] == '[' ? ']' : ':');
+
+        if (e) {
+            adv.len = e - adv.data + (adv.data[0] == '[');
+        }
+    }
+
+    /* a name of ours needs no port: a phone may write sip:example.com */
+
+    name = (adv.len == host.len
+            && ngx_strncasecmp(adv.data, host.data, host.len) == 0)
+           || (uri->maddr.len == 0 && ngx_stream_sip_is_local(s, uri));
+
+    if (name && uri->port == 0) {
+        return 1;
+    }
+
+    ip = (ngx_stream_sip_host_sockaddr(&host, port, &sa, &len) == NGX_OK);
+
+    if (!name && !ip) {
+        return 0;
+    }
+
+    ls = ngx_stream_sip_listenings(&n);
+
+    for (i = 0; i < n; i++) {
+
+        if (ls[i].handler != ngx_stream_init_connection
+            || ngx_inet_get_port(ls[i].sockaddr) != port
+            || !ngx_stream_sip_listening_is_sip(&ls[i]))
+        {
+            continue;
+        }
+
+        if (name) {
+            return 1;
+        }
+
+        if (!ls[i].wildcard) {
+            if (ngx_cmp_sockaddr(&sa.sockaddr, len, ls[i].sockaddr,
+                                 ls[i].socklen, 1)
+                == NGX_OK)
+            {
+                return 1;
+            }
+
+            continue;
+        }
+
+        /* any address of the machine: we know the one it came to */
+
+        if (ngx_connection_local_sockaddr(c, NULL, 0) == NGX_OK
+            && ngx_cmp_sockaddr(&sa.sockaddr, len, c->local_sockaddr,
+                                c->local_socklen, 0)
+               == NGX_OK)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * In a dialog, nothing left of the route set but the Request-URI: when
+ * it is a contact that registered on its own connection (the remote
+ * party's AOR is the To), it goes on that connection: behind NAT its
+ * Contact means nothing (RFC 5626), whatever the route set said.
+ */
+
+static void
+ngx_stream_sip_contact_flow(ngx_stream_session_t *s, ngx_sip_msg_t *m,
+    ngx_stream_sip_route_t *r)
+{
+    ngx_uint_t                i;
+    ngx_sip_addr_t            addr;
+    ngx_array_t              *targets;
+    ngx_stream_sip_target_t  *t;
+
+    if (ngx_stream_sip_route_value(m, r->ours, &addr) != NGX_DECLINED
+        || !ngx_stream_sip_is_local(s, &m->to.uri)
+        || ngx_stream_sip_registrar_lookup(s, &m->to.uri, &targets)
+           != NGX_OK)
+    {
+        return;
+    }
+
+    t = targets->elts;
+
+    for (i = 0; i < targets->nelts; i++) {
+
+        if (t[i].flow == 0
+            || t[i].uri.len != m->request_uri.len
+            || ngx_strncmp(t[i].uri.data, m->request_uri.data,
+                           t[i].uri.len) != 0
+            || (t[i].worker == ngx_worker
+                ? !ngx_stream_sip_flow_exists(t[i].flow)
+                : ngx_stream_sip_channel_worker(t[i].worker) < 0))
+        {
+            continue;
+        }
+
+        r->flow = t[i].flow;
+        r->worker = t[i].worker;
+        r->transport = t[i].transport;
+
+        return;
+    }
+}
+
+
+/*
+ * Our Record-Route value on a flow: a listening address of its transport
+ * (never the local port of a connection we opened, which nobody reaches
+ * once it closes: RFC 3261 16.6 step 4), and "nfl" naming the flow, so
+ * that the other side's requests come back on this connection from
+ * whichever worker reads them ("ob" when the phone asked for RFC 5626
+ * outbound: then it fails with its connection).  A sips: request gets a
+ * sips: value on TLS.  NGX_DECLINED: we listen on no such transport.
  */
 
 static ngx_int_t
-ngx_stream_sip_flow_route(ngx_sip_msg_t *m, ngx_uint_t flow, u_char *buf,
-    ngx_str_t *rr)
+ngx_stream_sip_flow_route(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
+    ngx_uint_t flow, ngx_uint_t worker, ngx_uint_t transport,
+    ngx_listening_t *prefer, ngx_uint_t ob, ngx_str_t *rr)
 {
-    u_char      *p, token[16], ftoken[NGX_INT_T_LEN * 2 + 20];
-    u_char       hbuf[NGX_SOCKADDR_STRLEN];
-    ngx_str_t    host;
-    ngx_uint_t   transport;
+    u_char     *p, token[16], ftoken[NGX_INT_T_LEN * 2 + 20];
+    ngx_str_t   host;
+    ngx_int_t   rc;
 
-    if (ngx_stream_sip_flow_host(flow, hbuf, &host, &transport) != NGX_OK) {
+    rc = ngx_stream_sip_stream_host(stx->sscf,
+                                    stx->local_len ? &stx->local.sockaddr
+                                                   : NULL,
+                                    transport, prefer, stx->pool, &host);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    p = ngx_pnalloc(stx->pool, host.len
+                               + sizeof("<sips:;transport=tls;lr;nsip=;ob>")
+                               + 16 + sizeof(";nfl=") + NGX_INT_T_LEN * 2
+                               + 20);
+    if (p == NULL) {
         return NGX_ERROR;
     }
+
+    rr->data = p;
 
     ngx_stream_sip_proxy_route_token(&m->call_id, token);
 
     if (transport == NGX_STREAM_SIP_TLS
         && m->ruri.scheme_id == NGX_SIP_SCHEME_SIPS)
     {
-        p = ngx_sprintf(buf, "<sips:%V;lr;nsip=%*s", &host, (size_t) 16,
+        p = ngx_sprintf(p, "<sips:%V;lr;nsip=%*s", &host, (size_t) 16,
                         token);
 
     } else {
-        p = ngx_sprintf(buf, "<sip:%V;transport=%s;lr;nsip=%*s", &host,
+        p = ngx_sprintf(p, "<sip:%V;transport=%s;lr;nsip=%*s", &host,
                         transport == NGX_STREAM_SIP_TLS ? "tls" : "tcp",
                         (size_t) 16, token);
     }
 
-    if (!ngx_stream_sip_flow_opened(flow)) {
-        ngx_stream_sip_flow_token(&m->call_id, ngx_worker, flow, ftoken);
+    if (worker != ngx_worker || !ngx_stream_sip_flow_opened(flow)) {
+        ngx_stream_sip_flow_token(&m->call_id, worker, flow, ftoken);
         p = ngx_sprintf(p, ";nfl=%s", ftoken);
+
+        if (ob) {
+            p = ngx_cpymem(p, ";ob", 3);
+        }
     }
 
     *p++ = '>';
 
-    rr->data = buf;
-    rr->len = p - buf;
+    rr->len = p - rr->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Our address on TCP or TLS, for a Via or a Record-Route: a listen of
+ * that transport ("prefer" if it is one), of the family of "local" if
+ * there is one; sip_advertise names the host (its port, if it has one,
+ * is a UDP one), and a wildcard listen the address "local" came to.
+ * NGX_DECLINED: we listen on no such transport.
+ */
+
+static ngx_int_t
+ngx_stream_sip_stream_host(ngx_stream_sip_srv_conf_t *sscf,
+    struct sockaddr *local, ngx_uint_t transport, ngx_listening_t *prefer,
+    ngx_pool_t *pool, ngx_str_t *host)
+{
+    u_char           *e;
+    in_port_t         port;
+    ngx_str_t         adv, *advertise;
+    ngx_uint_t        i, n, tls;
+    ngx_sockaddr_t    sa;
+    ngx_listening_t  *ls, *found;
+
+    tls = (transport == NGX_STREAM_SIP_TLS);
+    found = NULL;
+    advertise = &sscf->advertise;
+
+    if (prefer && prefer->type == SOCK_STREAM
+        && ngx_stream_sip_listening_ssl(prefer) == tls)
+    {
+        found = prefer;
+
+    } else {
+
+        /* of the same server: another one may be another domain */
+
+        ls = ngx_stream_sip_listenings(&n);
+
+        for (i = 0; i < n; i++) {
+
+            if (ls[i].type != SOCK_STREAM
+                || ls[i].handler != ngx_stream_init_connection
+                || ngx_stream_sip_listening_conf(&ls[i]) != sscf
+                || ngx_stream_sip_listening_ssl(&ls[i]) != tls)
+            {
+                continue;
+            }
+
+            if (local == NULL
+                || ls[i].sockaddr->sa_family == local->sa_family)
+            {
+                found = &ls[i];
+                break;
+            }
+
+            if (found == NULL) {
+                found = &ls[i];
+            }
+        }
+    }
+
+    if (found == NULL) {
+        return NGX_DECLINED;
+    }
+
+    port = ngx_inet_get_port(found->sockaddr);
+
+    host->data = ngx_pnalloc(pool, NGX_SOCKADDR_STRLEN + advertise->len
+                                   + sizeof(":65535"));
+    if (host->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (advertise->len) {
+        adv = *advertise;
+        e = ngx_strlchr(adv.data + 1, adv.data + adv.len,
+                        adv.data[0] == '[' ? ']' : ':');
+
+        if (e) {
+            adv.len = e - adv.data + (adv.data[0] == '[');
+        }
+
+        host->len = ngx_sprintf(host->data, "%V:%ui", &adv, (ngx_uint_t) port)
+                    - host->data;
+        return NGX_OK;
+    }
+
+    if (found->wildcard && local
+        && local->sa_family == found->sockaddr->sa_family)
+    {
+        ngx_memcpy(&sa, local, found->socklen);
+        ngx_inet_set_port(&sa.sockaddr, port);
+
+        host->len = ngx_sock_ntop(&sa.sockaddr, found->socklen, host->data,
+                                  NGX_SOCKADDR_STRLEN, 1);
+        return NGX_OK;
+    }
+
+    host->len = ngx_cpymem(host->data, found->addr_text.data,
+                           found->addr_text.len)
+                - host->data;
 
     return NGX_OK;
 }
@@ -1406,25 +1760,48 @@ ngx_stream_sip_salt(void)
 static ngx_int_t
 ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_forward_t *tpl, ngx_uint_t flow,
-    ngx_sockaddr_t *sa, socklen_t socklen)
+    ngx_uint_t worker, ngx_uint_t transport, ngx_sockaddr_t *sa,
+    socklen_t socklen)
 {
-    u_char             *p, branch[NGX_SIP_BRANCH_LEN];
-    u_char              hbuf[NGX_SOCKADDR_STRLEN];
-    size_t              len;
-    ngx_str_t           host, out;
-    ngx_uint_t          transport;
-    ngx_pool_t         *pool;
-    ngx_listening_t    *ls;
-    ngx_sip_forward_t   f;
+    u_char                     *p, branch[NGX_SIP_BRANCH_LEN];
+    size_t                      len;
+    ngx_int_t                   rc;
+    ngx_str_t                   host, out;
+    ngx_pool_t                 *pool;
+    ngx_listening_t            *ls;
+    ngx_sip_forward_t           f;
+    ngx_stream_sip_srv_conf_t  *sscf;
 
     pool = s->connection->pool;
     ls = NULL;
 
     if (flow) {
-        if (ngx_stream_sip_flow_host(flow, hbuf, &host, &transport)
-            != NGX_OK)
+        sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+
+        if (ngx_connection_local_sockaddr(s->connection, NULL, 0) != NGX_OK)
         {
             return NGX_OK;
+        }
+
+        rc = ngx_stream_sip_stream_host(sscf,
+                                        s->connection->local_sockaddr,
+                                        transport, NULL, pool, &host);
+        if (rc == NGX_ERROR) {
+            return NGX_OK;
+        }
+
+        if (rc == NGX_DECLINED) {
+
+            /* no listen of that transport: the one it came to */
+
+            if (ngx_stream_sip_udp_listening(s->connection) == NULL
+                || ngx_stream_sip_udp_host(s->connection,
+                                  ngx_stream_sip_udp_listening(s->connection),
+                                  pool, &host)
+                   != NGX_OK)
+            {
+                return NGX_OK;
+            }
         }
 
     } else {
@@ -1465,7 +1842,7 @@ ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
     out.len = ngx_sip_forward_request(p, &ctx->msg, &f) - p;
 
     if (flow) {
-        ngx_stream_sip_to_flow(flow, &out, s->connection->log);
+        ngx_stream_sip_to_flow(flow, worker, &out, s->connection->log);
 
     } else {
         ngx_stream_sip_send(ls, s->connection->log, &out, sa, socklen);
@@ -1564,6 +1941,120 @@ ngx_stream_sip_listening_is_sip(ngx_listening_t *ls)
     sscf = ctx->srv_conf[ngx_stream_sip_module.ctx_index];
 
     return sscf->enable == 1;
+}
+
+
+/* the SIP configuration of a stream listen's (first) server */
+
+static ngx_stream_sip_srv_conf_t *
+ngx_stream_sip_listening_conf(ngx_listening_t *ls)
+{
+    ngx_stream_port_t      *port;
+    ngx_stream_in_addr_t   *addr;
+    ngx_stream_conf_ctx_t  *ctx;
+#if (NGX_HAVE_INET6)
+    ngx_stream_in6_addr_t  *addr6;
+#endif
+
+    port = ls->servers;
+
+    if (port == NULL || port->naddrs == 0) {
+        return NULL;
+    }
+
+    switch (ls->sockaddr->sa_family) {
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        addr6 = port->addrs;
+        ctx = addr6[0].conf.ctx;
+        break;
+#endif
+
+    default:
+        addr = port->addrs;
+        ctx = addr[0].conf.ctx;
+        break;
+    }
+
+    return ctx->srv_conf[ngx_stream_sip_module.ctx_index];
+}
+
+
+/* whether a stream listen is a TLS one */
+
+static ngx_uint_t
+ngx_stream_sip_listening_ssl(ngx_listening_t *ls)
+{
+    ngx_stream_port_t      *port;
+    ngx_stream_in_addr_t   *addr;
+#if (NGX_HAVE_INET6)
+    ngx_stream_in6_addr_t  *addr6;
+#endif
+
+    port = ls->servers;
+
+    if (port == NULL || port->naddrs == 0) {
+        return 0;
+    }
+
+    switch (ls->sockaddr->sa_family) {
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        addr6 = port->addrs;
+        return addr6[0].conf.ssl;
+#endif
+
+    default:
+        addr = port->addrs;
+        return addr[0].conf.ssl;
+    }
+}
+
+
+/*
+ * The listen whose server a connection we open becomes a session of: a
+ * UDP one as ngx_stream_sip_udp_listening_for() finds it, or, on a
+ * server without UDP, a TCP one (a TLS listen would start a server
+ * handshake on it), else a TLS one, whose handshake it has done already.
+ */
+
+ngx_listening_t *
+ngx_stream_sip_adopt_listening(int family, in_port_t port)
+{
+    ngx_uint_t        i, n;
+    ngx_listening_t  *ls, *tls;
+
+    ls = ngx_stream_sip_udp_listening_for(family, port);
+
+    if (ls) {
+        return ls;
+    }
+
+    tls = NULL;
+    ls = ngx_stream_sip_listenings(&n);
+
+    for (i = 0; i < n; i++) {
+
+        if (ls[i].type != SOCK_STREAM
+            || ls[i].handler != ngx_stream_init_connection
+            || ls[i].sockaddr->sa_family != family
+            || !ngx_stream_sip_listening_is_sip(&ls[i]))
+        {
+            continue;
+        }
+
+        if (!ngx_stream_sip_listening_ssl(&ls[i])) {
+            return &ls[i];
+        }
+
+        if (tls == NULL) {
+            tls = &ls[i];
+        }
+    }
+
+    return tls;
 }
 
 
@@ -1706,7 +2197,7 @@ static void
 ngx_stream_sip_to_client(ngx_stream_sip_stx_t *stx, ngx_str_t *msg)
 {
     if (stx->client_flow) {
-        ngx_stream_sip_to_flow(stx->client_flow, msg, stx->log);
+        ngx_stream_sip_to_flow(stx->client_flow, ngx_worker, msg, stx->log);
         return;
     }
 
@@ -1719,7 +2210,7 @@ static void
 ngx_stream_sip_to_peer(ngx_stream_sip_branch_t *b, ngx_str_t *msg)
 {
     if (b->flow) {
-        ngx_stream_sip_to_flow(b->flow, msg, b->stx->log);
+        ngx_stream_sip_to_flow(b->flow, b->flow_worker, msg, b->stx->log);
         return;
     }
 
@@ -1727,9 +2218,27 @@ ngx_stream_sip_to_peer(ngx_stream_sip_branch_t *b, ngx_str_t *msg)
 }
 
 
+/*
+ * A flow of another worker: that worker writes it (and tells us when
+ * the flow is gone, ngx_stream_sip_channel.c).
+ */
+
 static void
-ngx_stream_sip_to_flow(ngx_uint_t flow, ngx_str_t *msg, ngx_log_t *log)
+ngx_stream_sip_to_flow(ngx_uint_t flow, ngx_uint_t worker, ngx_str_t *msg,
+    ngx_log_t *log)
 {
+    if (worker != ngx_worker) {
+        if (ngx_stream_sip_channel_to_flow(worker, flow, msg, log)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_INFO, log, 0,
+                          "SIP proxy: message for worker %ui dropped",
+                          worker);
+        }
+
+        return;
+    }
+
     if (ngx_stream_sip_flow_send(flow, msg) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "SIP proxy: message dropped: its connection is gone");
@@ -1742,9 +2251,11 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_array_t *targets)
 {
     u_char                     *p, *rr, token[16];
-    ngx_uint_t                  i;
+    ngx_str_t                   ob;
+    ngx_uint_t                  i, outbound;
     ngx_pool_t                 *pool;
     ngx_sip_msg_t              *m;
+    ngx_sip_addr_t              contact;
     ngx_connection_t           *c;
     ngx_stream_sip_stx_t       *stx;
     ngx_stream_sip_target_t    *t;
@@ -1768,6 +2279,7 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     stx->pool = pool;
     stx->log = ngx_cycle->log;
     stx->start = ngx_current_msec;
+    stx->sscf = sscf;
     stx->sslcf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_ssl_module);
     stx->ls = ngx_stream_sip_udp_listening(c);
     stx->method = m->method_id;
@@ -1786,9 +2298,22 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     stx->timeout.log = stx->log;
     stx->timeout.cancelable = 1;
 
-    if (stx->ls == NULL
-        || ngx_stream_sip_udp_host(c, stx->ls, pool, &stx->via_host)
-           != NGX_OK)
+    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_memcpy(&stx->local, c->local_sockaddr, c->local_socklen);
+    stx->local_len = c->local_socklen;
+
+    /* without a UDP listen, our address is that of the caller's side */
+
+    if (stx->ls
+        ? ngx_stream_sip_udp_host(c, stx->ls, pool, &stx->via_host)
+          != NGX_OK
+        : ngx_stream_sip_stream_host(stx->sscf, &stx->local.sockaddr,
+                                     ctx->transport, c->listening, pool,
+                                     &stx->via_host)
+          != NGX_OK)
     {
         goto failed;
     }
@@ -1808,30 +2333,49 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     if (sscf->record_route && m->method_id != NGX_SIP_ACK
         && (m->to.tag.len == 0 || m->method_id == NGX_SIP_INVITE))
     {
-        rr = ngx_pnalloc(pool, 2 * sizeof("<sip:;transport=tls;lr;nsip=>")
-                               + 2 * NGX_SOCKADDR_STRLEN + 32
-                               + sizeof(";nfl=") + NGX_INT_T_LEN * 2 + 20);
+        rr = ngx_pnalloc(pool, sizeof("<sip:;lr;nsip=>") + 16
+                               + stx->via_host.len);
         if (rr == NULL) {
             goto failed;
         }
 
         ngx_stream_sip_proxy_route_token(&m->call_id, token);
 
-        stx->rr_udp.data = rr;
-        stx->rr_udp.len = ngx_sprintf(rr, "<sip:%V;lr;nsip=%*s>",
-                                      &stx->via_host, (size_t) 16, token)
-                          - rr;
-        stx->record_route = stx->rr_udp;
+        stx->record_route.data = rr;
+        stx->record_route.len = ngx_sprintf(rr, "<sip:%V;lr;nsip=%*s>",
+                                            &stx->via_host, (size_t) 16,
+                                            token)
+                                - rr;
+
+        if (stx->ls) {
+            stx->rr_udp = stx->record_route;
+        }
 
         if (c->type == SOCK_STREAM) {
 
-            /* the caller's side: its transport, its very connection */
+            /*
+             * The caller's side: its transport, its very connection; an
+             * RFC 5626 phone says "ob" in its Contact (RFC 5626 4.3).
+             */
 
-            p = rr + stx->rr_udp.len;
+            outbound = 0;
 
-            if (ngx_stream_sip_flow_route(m, c->number, p,
-                                          &stx->record_route)
-                != NGX_OK)
+            if (m->hdr[NGX_SIP_HDR_CONTACT]) {
+                p = m->hdr[NGX_SIP_HDR_CONTACT]->value.data;
+
+                outbound = ngx_sip_parse_addr(&p,
+                                 p + m->hdr[NGX_SIP_HDR_CONTACT]->value.len,
+                                 &contact, 1)
+                           == NGX_OK
+                           && ngx_sip_uri_param(&contact.uri.params, "ob",
+                                                &ob)
+                              == NGX_OK;
+            }
+
+            if (ngx_stream_sip_flow_route(stx, m, c->number, ngx_worker,
+                                          ctx->transport, c->listening,
+                                          outbound, &stx->record_route)
+                == NGX_ERROR)
             {
                 goto failed;
             }
@@ -1855,6 +2399,7 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
             stx->targets[i].q = t[i].q;
             stx->targets[i].flow = t[i].flow;
             stx->targets[i].worker = t[i].worker;
+            stx->targets[i].transport = t[i].transport;
             stx->targets[i].uri.len = t[i].uri.len;
             stx->targets[i].path.len = t[i].path.len;
             stx->targets[i].uri.data = ngx_pstrdup(pool, &t[i].uri);
@@ -1993,7 +2538,8 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
         }
 
         rc = ngx_stream_sip_branch_start(stx, m, NULL, NULL, &sa,
-                                         pc->socklen, flow);
+                                         pc->socklen, flow, ngx_worker,
+                                         stx->transport);
         if (rc != NGX_OK) {
             pc->free(pc, pc->data, 0);
             return rc;
@@ -2018,13 +2564,18 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
 
             if (t->flow) {
 
-                /* a phone on its own connection, if it is still there */
+                /*
+                 * A phone on its own connection, if it is still there; the
+                 * worker that holds it writes on it for us.
+                 */
 
-                if (t->worker == ngx_worker
-                    && ngx_stream_sip_flow_exists(t->flow)
+                if ((t->worker == ngx_worker
+                     ? ngx_stream_sip_flow_exists(t->flow)
+                     : ngx_stream_sip_channel_worker(t->worker) >= 0)
                     && ngx_stream_sip_branch_start(stx, m, &t->uri,
                                                    &t->path, NULL, 0,
-                                                   t->flow)
+                                                   t->flow, t->worker,
+                                                   t->transport)
                        == NGX_OK)
                 {
                     started++;
@@ -2050,7 +2601,8 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
 
             } else if (ngx_stream_sip_branch_start(stx, m, &t->uri,
                                                    &t->path, &sa, socklen,
-                                                   flow)
+                                                   flow, ngx_worker,
+                                                   transport)
                        == NGX_OK)
             {
                 started++;
@@ -2068,18 +2620,26 @@ ngx_stream_sip_stx_next(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m)
 static ngx_int_t
 ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     ngx_str_t *ruri, ngx_str_t *route, ngx_sockaddr_t *sa, socklen_t socklen,
-    ngx_uint_t flow)
+    ngx_uint_t flow, ngx_uint_t worker, ngx_uint_t transport)
 {
-    u_char                    hbuf[NGX_SOCKADDR_STRLEN];
     ngx_str_t                 host;
-    ngx_uint_t                transport, upgraded;
+    ngx_uint_t                upgraded;
     ngx_listening_t          *ls;
     ngx_stream_sip_branch_t  *b;
 
     host = stx->via_host;
-    transport = NGX_STREAM_SIP_UDP;
     ls = stx->ls;
     upgraded = 0;
+
+    if (!flow) {
+        transport = NGX_STREAM_SIP_UDP;
+
+        if (ls == NULL) {
+            ngx_log_error(NGX_LOG_INFO, stx->log, 0,
+                          "SIP proxy: no UDP listen to send from");
+            return NGX_DECLINED;
+        }
+    }
 
     if (!flow && sa && sa->sockaddr.sa_family != ls->sockaddr->sa_family) {
 
@@ -2097,10 +2657,24 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
         host = ls->addr_text;
     }
 
+    if (flow && worker == ngx_worker) {
+        transport = ngx_stream_sip_flow_transport(flow);
+
+        if (transport == NGX_STREAM_SIP_NONE) {
+            return NGX_DECLINED;
+        }
+    }
+
+    /* our Via on a flow: a listen of its transport (RFC 3261 18.2.2) */
+
     if (flow
-        && ngx_stream_sip_flow_host(flow, hbuf, &host, &transport) != NGX_OK)
+        && ngx_stream_sip_stream_host(stx->sscf,
+                                      stx->local_len ? &stx->local.sockaddr
+                                                     : NULL,
+                                      transport, NULL, stx->pool, &host)
+           == NGX_ERROR)
     {
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     b = ngx_pcalloc(stx->pool, sizeof(ngx_stream_sip_branch_t));
@@ -2109,6 +2683,7 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
     }
 
     b->stx = stx;
+    b->flow_worker = worker;
 
     b->branch.data = b->id;
     b->branch.len = ngx_sip_branch_make(b->id, m, ngx_stream_sip_salt(),
@@ -2131,10 +2706,14 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
         flow = ngx_stream_sip_flow_connect(ls, sa, socklen,
                                            NGX_STREAM_SIP_TCP, stx->sslcf,
                                            NULL, stx->log);
+        transport = NGX_STREAM_SIP_TCP;
 
         if (flow
-            && ngx_stream_sip_flow_host(flow, hbuf, &host, &transport)
-               == NGX_OK
+            && ngx_stream_sip_stream_host(stx->sscf,
+                                          stx->local_len
+                                          ? &stx->local.sockaddr : NULL,
+                                          transport, NULL, stx->pool, &host)
+               != NGX_ERROR
             && ngx_stream_sip_branch_build(b, m, ruri, route, flow, ls,
                                            transport, &host)
                == NGX_OK)
@@ -2206,34 +2785,47 @@ ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *m,
 {
     u_char                *p, token[16];
     size_t                 len;
+    ngx_int_t              rc;
+    ngx_str_t              side;
     ngx_sip_forward_t      f;
     ngx_stream_sip_stx_t  *stx;
 
     stx = b->stx;
 
     ngx_memzero(&f, sizeof(ngx_sip_forward_t));
+    ngx_str_null(&side);
 
     f.pop_route = stx->pop_route;
     f.drop = stx->drop;
 
+    rc = NGX_DECLINED;
+
+    if (stx->record_route.len && flow) {
+
+        /* the callee's side on its flow: a listen of that transport */
+
+        rc = ngx_stream_sip_flow_route(stx, m, flow, b->flow_worker,
+                                       transport, NULL, 0, &side);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
     if (stx->record_route.len
-        && (flow || stx->client_flow || ls != stx->ls))
+        && (rc == NGX_OK || ls != stx->ls
+            || (stx->rr_udp.len
+                && stx->record_route.data != stx->rr_udp.data)))
     {
-        p = ngx_pnalloc(stx->pool, stx->record_route.len + 2
-                                   + sizeof("<sip:;transport=tls;lr;nsip=>")
-                                   + NGX_SOCKADDR_STRLEN + 16
-                                   + sizeof(";nfl=") + NGX_INT_T_LEN * 2
-                                   + 20);
+        p = ngx_pnalloc(stx->pool, stx->record_route.len + 2 + side.len
+                                   + sizeof("<sip:;lr;nsip=>")
+                                   + NGX_SOCKADDR_STRLEN + 16);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        if (flow) {
-            if (ngx_stream_sip_flow_route(m, flow, p, &f.record_route)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
+        if (rc == NGX_OK) {
+            f.record_route.data = p;
+            f.record_route.len = ngx_cpymem(p, side.data, side.len) - p;
 
         } else if (ls != stx->ls) {
             ngx_stream_sip_proxy_route_token(&m->call_id, token);
@@ -2919,6 +3511,11 @@ ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b)
 
     stx = b->stx;
 
+    if (b->ls == NULL) {
+        ngx_stream_sip_branch_done(b, 503, NULL);
+        return;
+    }
+
     host = (b->ls == stx->ls) ? stx->via_host : b->ls->addr_text;
 
     if (ngx_stream_sip_reparse(&stx->orig, &m) != NGX_OK
@@ -3015,18 +3612,100 @@ ngx_int_t
 ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx)
 {
+    return ngx_stream_sip_response(s, ctx, &ctx->msg, s->connection->pool,
+                                   s->connection->log);
+}
+
+
+/*
+ * A response another worker read on a flow it holds, for a branch of
+ * ours: handled as if read here, without a session of its own.
+ */
+
+void
+ngx_stream_sip_proxy_passed_response(u_char *data, size_t len,
+    ngx_log_t *log)
+{
+    ngx_pool_t       *pool;
+    ngx_sip_msg_t     m;
+    ngx_sip_error_t   err;
+
+    ngx_memzero(&m, sizeof(ngx_sip_msg_t));
+    m.headers = ngx_stream_sip_passed_headers;
+    m.max_headers = NGX_SIP_MAX_HEADERS;
+
+    if (ngx_sip_parse_message(&m, data, data + len, 1, &err) != NGX_SIP_OK
+        || m.request
+        || ngx_sip_msg_validate(&m, &err) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "SIP response from a worker dropped");
+        return;
+    }
+
+    pool = ngx_create_pool(1024, log);
+    if (pool == NULL) {
+        return;
+    }
+
+    if (ngx_stream_sip_response(NULL, NULL, &m, pool, log) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "SIP response %ui from a worker dropped: not ours",
+                      m.status);
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+/*
+ * The worker a response belongs to: the one that made the branch of its
+ * top Via (it holds the transaction), or -1 for this one or none.
+ */
+
+ngx_int_t
+ngx_stream_sip_response_owner(ngx_sip_msg_t *m)
+{
+    u_char         *p, *end;
+    uint32_t        loop, salt;
+    ngx_sip_via_t   via;
+
+    if (m->request || m->hdr[NGX_SIP_HDR_VIA] == NULL) {
+        return -1;
+    }
+
+    p = m->hdr[NGX_SIP_HDR_VIA]->value.data;
+    end = p + m->hdr[NGX_SIP_HDR_VIA]->value.len;
+
+    if (ngx_sip_parse_via(&p, end, &via) != NGX_OK
+        || ngx_sip_branch_check(&via.branch, ngx_stream_sip_key, &loop,
+                                &salt)
+           != NGX_OK)
+    {
+        return -1;
+    }
+
+    return ngx_stream_sip_channel_worker_gen((salt >> 8) & 0xff,
+                                             salt & 0xff);
+}
+
+
+/* "s" and "ctx" are NULL for a response passed by another worker */
+
+static ngx_int_t
+ngx_stream_sip_response(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
+    ngx_sip_msg_t *m, ngx_pool_t *pool, ngx_log_t *log)
+{
     u_char                   *p;
     uint32_t                  loop, salt;
     socklen_t                 socklen;
     ngx_str_t                 out;
     ngx_uint_t                status;
-    ngx_sip_msg_t            *m, fwd;
+    ngx_sip_msg_t             fwd;
     ngx_sockaddr_t            sa;
     ngx_listening_t          *ls;
     ngx_stream_sip_stx_t     *stx;
     ngx_stream_sip_branch_t  *b;
-
-    m = &ctx->msg;
 
     if (ngx_sip_branch_check(&m->via.branch, ngx_stream_sip_key, &loop,
                              &salt)
@@ -3041,7 +3720,7 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(s->connection->pool, m->end - m->start);
+    p = ngx_pnalloc(pool, m->end - m->start);
     if (p == NULL) {
         return NGX_OK;
     }
@@ -3062,15 +3741,16 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
             || ngx_stream_sip_response_sockaddr(&fwd, &sa, &socklen)
                != NGX_OK)
         {
-            ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+            ngx_log_error(NGX_LOG_INFO, log, 0,
                           "SIP response dropped: no way back");
             return NGX_OK;
         }
 
-        ls = ngx_stream_sip_udp_listening(s->connection);
+        ls = s ? ngx_stream_sip_udp_listening(s->connection)
+               : ngx_stream_sip_udp_listening_for(sa.sockaddr.sa_family, 0);
 
         if (ls) {
-            ngx_stream_sip_send(ls, s->connection->log, &out, &sa, socklen);
+            ngx_stream_sip_send(ls, log, &out, &sa, socklen);
         }
 
         return NGX_OK;
@@ -3078,7 +3758,10 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
 
     stx = b->stx;
     status = m->status;
-    ctx->status = status;
+
+    if (ctx) {
+        ctx->status = status;
+    }
 
     if (status < 200) {
 
@@ -3149,7 +3832,9 @@ ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
         ngx_stream_sip_branch_ack(b, m);
     }
 
-    ngx_stream_sip_proxy_log(s, ctx, b);
+    if (s) {
+        ngx_stream_sip_proxy_log(s, ctx, b);
+    }
 
     ngx_stream_sip_branch_done(b, status, &out);
 

@@ -2043,6 +2043,7 @@ ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s, ngx_sip_uri_t *uri,
         t->q = b->q;
         t->flow = b->flow;
         t->worker = b->flow_worker;
+        t->transport = b->transport;
         t->uri.data = p;
         t->uri.len = b->contact_len;
         t->path.data = p + b->contact_len;

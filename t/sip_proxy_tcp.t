@@ -7,7 +7,8 @@
 # callee's BYE goes out on the caller's own connection, whichever worker
 # reads it), CANCEL over TCP; then a raw TLS caller through the same
 # steps, checking the Via and Route of what reaches each side; a BYE for
-# a connection that is gone gets 430 Flow Failed.
+# a connection that is gone goes to the caller's Contact on a new
+# connection, or gets 430 Flow Failed for an RFC 5626 ("ob") caller.
 
 use strict;
 use warnings;
@@ -173,15 +174,58 @@ for my $workers (4, 1) {
     like($got && $got->[0] // '', qr/^SIP\/2\.0 200 OK\r\n.*CSeq: 7 BYE/s,
         'the caller\'s 200 for BYE reached the callee');
 
-    # the connection goes: a BYE for it then fails
+    # the connection goes; the caller did not ask for RFC 5626 outbound
+    # (no "ob" in its Contact): a BYE for it goes to its Contact, the
+    # Request-URI, on a new connection, as with Kamailio
 
     close $tls;
     sleep 0.5;
-    udp_send($uas, $bye =~ s/z9hG4bK-uasbye/z9hG4bK-uasbye9/r, '127.0.0.1',
-        $proxy);
+
+    require IO::Socket::SSL;
+    my $port6 = $t->port(6);
+    my $srv = IO::Socket::SSL->new(LocalAddr => '127.0.0.1',
+        LocalPort => $port6, Listen => 5, ReuseAddr => 1,
+        SSL_cert_file => $t->prefix . '/localhost.crt',
+        SSL_key_file => $t->prefix . '/localhost.key')
+        or die "tls listen: $IO::Socket::SSL::SSL_ERROR";
+    (my $bye9 = $bye) =~ s/z9hG4bK-uasbye/z9hG4bK-uasbye9/;
+    $bye9 =~ s/^BYE \S+/BYE sip:alice\@127.0.0.1:$port6;transport=tls/;
+    udp_send($uas, $bye9, '127.0.0.1', $proxy);
+
+    my $in = IO::Select->new($srv)->can_read(5) ? $srv->accept : undef;
+    ($msgs) = $in ? stream_recv($in, 1, 5) : ([]);
+    like($msgs->[0] // '', qr/^BYE sip:alice\@127\.0\.0\.1:$port6;transport=tls SIP\/2\.0\r\n/,
+        'connection gone, no outbound: the BYE goes to the Contact, new connection');
+    unlike($msgs->[0] // '', qr/^Route:/m, 'with no Route left');
+    stream_send($in, sip_response($msgs->[0], 200, 'OK')) if $in && $msgs->[0];
     ($got) = udp_recv($uas, 5);
-    like($got && $got->[0] // '', qr/^SIP\/2\.0 430 Flow Failed/,
-        'the flow is gone: 430');
+    like($got && $got->[0] // '', qr/^SIP\/2\.0 200 OK\r\n.*CSeq: 7 BYE/s,
+        'its 200 reached the callee');
+
+    # an RFC 5626 phone ("ob" in its Contact): its flow is named "ob", and
+    # a request for it fails with its connection (430)
+
+    $tls = tcp_connect(port => $t->port(2), ssl => 1);
+    stream_send($tls, sip_request(method => 'INVITE',
+        uri => 'sip:bob@127.0.0.1:' . $uas->sockport, transport => 'TLS',
+        call_id => "$cid-ob", via_port => 5999, branch => 'z9hG4bK-tlsob',
+        headers => [['Contact', '<sip:alice@127.0.0.1:5999;transport=tls;ob>']]));
+    ($got) = udp_recv($uas, 5);
+    $inv = $got && $got->[0] // '';
+    ($rr) = $inv =~ /^Record-Route: (.*)\r$/m;
+    like($rr // '', qr/;nfl=[\w.]+;ob>$/, 'an outbound caller\'s flow says "ob"');
+    udp_send($uas, sip_response($inv, 486, 'Busy Here', tag => 'uasob'),
+        '127.0.0.1', $proxy);
+    close $tls;
+    sleep 0.5;
+
+    (my $byeob = $bye) =~ s/z9hG4bK-uasbye/z9hG4bK-uasbyeob/;
+    $byeob =~ s/^Call-ID: .*$/Call-ID: $cid-ob\r/m;
+    $byeob =~ s/^Route: .*$/Route: $rr\r/m;
+    udp_send($uas, $byeob, '127.0.0.1', $proxy);
+    my @got = udp_recv($uas, 5, 1);
+    like(join('', map { $_->[0] } @got), qr/^SIP\/2\.0 430 Flow Failed/m,
+        'the outbound flow is gone: 430');
 
     $t->stop();
     is($t->crashes(), '', 'no worker crashed');
