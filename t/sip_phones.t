@@ -24,7 +24,9 @@ my $top = $ENV{NGX_SIP_TOP} || '.';
 
 my @tr = qw(udp tcp tls);
 
-for my $workers ($ENV{NGX_SIP_PHONE_WORKERS} ? ($ENV{NGX_SIP_PHONE_WORKERS}) : (2, 4)) {
+for my $workers ($ENV{NGX_SIP_PHONE_WORKERS} ? ($ENV{NGX_SIP_PHONE_WORKERS})
+    : (2, 4))
+{
     matrix($workers);
 }
 
@@ -57,7 +59,6 @@ stream {
 EOF
 
     my %phones;
-    my $n = 0;
 
     for my $tr (@tr) {
         for my $i (1, 2) {
@@ -68,7 +69,7 @@ EOF
                 pass => "$user-Secret", domain => 'example.com',
                 transport => $tr,
                 proxy => '127.0.0.1:' . $t->port($tr eq 'tls' ? 1 : 0),
-                sip_port => 0, ctrl_port => $t->port('ctl' . $n++),
+                sip_port => 0,
                 dir => "$p/$user", cafile => "$p/localhost.crt");
         }
     }

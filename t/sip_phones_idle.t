@@ -2,14 +2,17 @@
 
 # Calls that outlive the connections, 2 and then 4 workers: baresip
 # phones over TCP, TLS and UDP (digest authentication),
-# sip_connection_timeout 2s; each call answered, then kept up until the TCP connections of both
-# phones to nginx have been closed for being idle, then hung up by the
-# callee.  The callee's BYE comes on a new connection, and goes to a TCP
-# or TLS caller on a new one (the phones have a certificate for it), to the address of its Contact (issue 13 item 2:
-# Record-Route must name a port we listen on, and a caller that did not
-# register with RFC 5626 outbound is reached at its Contact).  New phones
-# for each call: a phone whose connection is gone is not reachable for
-# new calls until it registers again.
+# sip_connection_timeout 2s; each call answered, then kept up until the
+# TCP or TLS connections of both phones to nginx have been closed for
+# being idle, then hung up by the callee.  The callee's BYE comes on a
+# new connection, and goes to a TCP or TLS caller on a new one (the
+# phones have a certificate for it), to the address of its Contact
+# (issue 13 item 2: Record-Route must name a port we listen on, and a
+# caller that did not register with RFC 5626 outbound is reached at its
+# Contact).  New phones for each call: a phone whose connection is gone
+# is not reachable for new calls until it registers again.  (The caller
+# cannot hang up such a call: baresip's Contact in the dialog names its
+# connection's local port, see docs/phones.md.)
 
 use strict;
 use warnings;
@@ -79,7 +82,7 @@ EOF
             pass => "$user-Secret", domain => 'example.com',
             transport => $tr,
             proxy => '127.0.0.1:' . $t->port($tr eq 'tls' ? 1 : 0),
-            sip_port => 0, ctrl_port => $t->port("ctl$n"), dir => "$p/$user",
+            sip_port => 0, dir => "$p/$user",
             cafile => "$p/localhost.crt", certificate => "$p/phone.pem");
         my $err = $ph->start() // $ph->register();
         return ($ph, $err);

@@ -19,7 +19,9 @@ use NgxPhone qw(phone_call conn_worker);
 
 my $top = $ENV{NGX_SIP_TOP} || '.';
 
-for my $workers ($ENV{NGX_SIP_PHONE_WORKERS} ? ($ENV{NGX_SIP_PHONE_WORKERS}) : (2, 4)) {
+for my $workers ($ENV{NGX_SIP_PHONE_WORKERS} ? ($ENV{NGX_SIP_PHONE_WORKERS})
+    : (2, 4))
+{
     run($workers);
 }
 
@@ -64,14 +66,13 @@ EOF
         cafile => "$p/localhost.crt");
 
     my %b;
-    my $n = 0;
 
     for my $tr ('udp', 'tcp', 'tls') {
         $b{$tr} = NgxPhone->new(name => "${tr}1", user => "${tr}1",
             pass => "${tr}1-Secret", domain => 'example.com',
             transport => $tr,
             proxy => '127.0.0.1:' . $t->port($tr eq 'tls' ? 1 : 0),
-            sip_port => 0, ctrl_port => $t->port('ctl' . $n++),
+            sip_port => 0,
             dir => "$p/${tr}1", cafile => "$p/localhost.crt");
     }
 
@@ -127,7 +128,11 @@ EOF
     # would look its own host name up too, without -H)
 
     for my $tr ('udp', 'tcp') {
-        my $out = `timeout 60 sipsak -U -H 127.0.0.1 --transport=$tr -x 300 -vv -a sipsak-Secret -u sipsak -C sip:sipsak\@127.0.0.1:7777 -s sip:sipsak\@127.0.0.1:${\ $t->port(0)} 2>&1`;
+        my $cmd = "timeout 60 sipsak -U -H 127.0.0.1 --transport=$tr -x 300"
+            . ' -vv -a sipsak-Secret -u sipsak'
+            . ' -C sip:sipsak@127.0.0.1:7777'
+            . ' -s sip:sipsak@127.0.0.1:' . $t->port(0) . ' 2>&1';
+        my $out = `$cmd`;
         like($out, qr/usrloc tests completed successful/,
             "$workers workers: sipsak registers over $tr") or diag($out);
     }

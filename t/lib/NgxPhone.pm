@@ -16,30 +16,84 @@ use IO::Socket::IP;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
-our @EXPORT_OK = qw(wait_any phone_call conn_worker trace_has);
+our @EXPORT_OK = qw(wait_any phone_call conn_worker trace_has free_port);
 
 my $baresip_modules = '/usr/lib/baresip/modules';
 
-sub baresip { -x "/usr/bin/baresip" ? "/usr/bin/baresip" : die "no baresip: apt-get install baresip\n" }
+sub baresip {
+    return '/usr/bin/baresip' if -x '/usr/bin/baresip';
+    die "no baresip: apt-get install baresip\n";
+}
 
-# name, user, pass, transport (udp, tcp, tls), proxy (host:port), sip_port
-# (the phone listens on it for UDP and TCP, TLS on the next one),
-# ctrl_port, dir, cafile, certificate (a PEM of certificate and key, for
-# TLS connections to the phone)
+# A TCP port for a phone's ctrl_tcp, below the range of ephemeral ports:
+# the phones' own sockets (sip_listen port 0, and every connection they
+# make) take ports of that range at any time, and may take one picked
+# there before the phone that is to listen on it started
+my %used;
+
+sub free_port {
+    my ($lo) = do {
+        open my $fh, '<', '/proc/sys/net/ipv4/ip_local_port_range';
+        $fh ? split ' ', scalar <$fh> : (32768);
+    };
+
+    $lo = 32768 if !$lo || $lo < 12000;
+
+    for (1 .. 1000) {
+        my $port = 10000 + int(rand($lo - 10000));
+        next if $used{$port};
+
+        my $s = IO::Socket::IP->new(LocalAddr => '127.0.0.1',
+            LocalPort => $port, Proto => 'tcp', Listen => 1,
+            ReuseAddr => 1) or next;
+        close $s;
+
+        $used{$port} = 1;
+        return $port;
+    }
+
+    die "no free port";
+}
+
+# name, user, pass, domain, transport (udp, tcp, tls), proxy (host:port),
+# sip_port (0: UDP, TCP and TLS each on a port of the kernel's choice, in
+# the Contacts), dir, cafile (to verify the proxy),
+# certificate (a PEM of certificate and key, for TLS connections to the
+# phone)
 sub new {
     my ($class, %a) = @_;
 
     my $self = bless { %a, events => [], buf => '' }, $class;
 
+    mkdir $self->{dir};
+
+    return $self;
+}
+
+sub name { $_[0]->{name} }
+sub user { $_[0]->{user} }
+sub transport { $_[0]->{transport} }
+sub pid { $_[0]->{pid} }
+
+sub aor { "sip:$_[0]->{user}\@$_[0]->{domain}" }
+
+# a CALL_CLOSED because the peer sent a BYE
+sub closed_by_peer { $_[1]{param} =~ /reset by peer/ }
+
+# its configuration, with a ctrl_tcp port picked now
+sub write_config {
+    my ($self) = @_;
+
     my $d = $self->{dir};
-    mkdir $d;
+
+    $self->{ctrl_port} = free_port();
 
     # only what a phone on loopback needs: no audio device (no source and
     # no player: the call has RTP out of nothing), no console
     open my $fh, '>', "$d/config" or die "$d/config: $!";
     print $fh <<"EOF";
 poll_method		epoll
-sip_listen		127.0.0.1:$a{sip_port}
+sip_listen		127.0.0.1:$self->{sip_port}
 net_interface		127.0.0.1
 call_local_timeout	120
 call_max_calls		4
@@ -48,10 +102,11 @@ module			g711.so
 module			ctrl_tcp.so
 module_app		account.so
 module_app		menu.so
-ctrl_tcp_listen		127.0.0.1:$a{ctrl_port}
+ctrl_tcp_listen		127.0.0.1:$self->{ctrl_port}
 EOF
-    print $fh "sip_cafile\t\t$a{cafile}\n" if $a{cafile};
-    print $fh "sip_certificate\t\t$a{certificate}\n" if $a{certificate};
+    print $fh "sip_cafile\t\t$self->{cafile}\n" if $self->{cafile};
+    print $fh "sip_certificate\t\t$self->{certificate}\n"
+        if $self->{certificate};
     close $fh;
 
     # accounts are added over ctrl_tcp (uanew) once it is up, so that the
@@ -59,23 +114,18 @@ EOF
     open $fh, '>', "$d/accounts" or die;
     close $fh;
 
-    return $self;
 }
 
-sub name { $_[0]->{name} }
-
-# a CALL_CLOSED because the peer sent a BYE
-sub closed_by_peer { $_[1]{param} =~ /reset by peer/ }
-sub user { $_[0]->{user} }
-sub transport { $_[0]->{transport} }
-sub pid { $_[0]->{pid} }
-
-sub aor { "sip:$_[0]->{user}\@$_[0]->{domain}" }
 
 sub start {
     my ($self) = @_;
 
+    $self->write_config();
+
     my $log = "$self->{dir}/baresip.log";
+
+    # nothing of a previous run
+    @$self{qw(events buf closed in_call)} = ([], '', 0, 0);
 
     my $pid = fork() // die "fork: $!";
 
@@ -612,7 +662,8 @@ sub pump {
 
         my $e;
 
-        if ($l =~ /^Receiving new incoming call from (\S+), assigned id (\d+)/) {
+        if ($l =~ /^Receiving new incoming call from (\S+), assigned id (\d+)/)
+        {
             $e = { type => 'CALL_INCOMING', peeruri => $1, id => $2 };
 
         } elsif ($l =~ /^Call (\d+) with (\S+) connected/) {
@@ -675,7 +726,8 @@ sub dump {
             push @m, $cur if defined $cur;
             $cur = undef;
             $cur = "#\n$1 $2\n"
-                if $l =~ /(message sent to|received \[\d+\] new bytes from) (\S+)/;
+                if $l =~ /(message\ sent\ to
+                           |received\ \[\d+\]\ new\ bytes\ from)\ (\S+)/x;
             next;
         }
         $cur .= "$l\n" if defined $cur;
