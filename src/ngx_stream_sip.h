@@ -206,7 +206,8 @@ ngx_int_t ngx_stream_sip_channel_prev_owner(ngx_str_t *call_id);
 ngx_socket_t ngx_stream_sip_udp_fd(ngx_listening_t *ls);
 ngx_listening_t *ngx_stream_sip_listenings(ngx_uint_t *n);
 ngx_listening_t *ngx_stream_sip_udp_listening_for(int family, in_port_t port);
-ngx_listening_t *ngx_stream_sip_adopt_listening(int family, in_port_t port);
+ngx_listening_t *ngx_stream_sip_adopt_listening(int family, in_port_t port,
+    ngx_uint_t transport);
 ngx_uint_t ngx_stream_sip_channel_injected(ngx_connection_t *c);
 ngx_int_t ngx_stream_sip_channel_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_stream_sip_channel_init_process(ngx_cycle_t *cycle);

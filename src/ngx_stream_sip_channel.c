@@ -607,6 +607,8 @@ ngx_stream_sip_channel_flow(ngx_stream_sip_channel_hdr_t *hdr, u_char *data,
 static void
 ngx_stream_sip_channel_read(ngx_event_t *rev)
 {
+    u_char                        *data;
+    size_t                         len;
     ssize_t                        n;
     ngx_uint_t                     i;
     ngx_connection_t              *c;
@@ -642,6 +644,10 @@ ngx_stream_sip_channel_read(ngx_event_t *rev)
             continue;
         }
 
+        data = ngx_stream_sip_channel_buf
+               + sizeof(ngx_stream_sip_channel_hdr_t);
+        len = n - sizeof(ngx_stream_sip_channel_hdr_t);
+
         switch (hdr->kind) {
 
         case NGX_STREAM_SIP_CHANNEL_DATAGRAM:
@@ -649,17 +655,11 @@ ngx_stream_sip_channel_read(ngx_event_t *rev)
 
         case NGX_STREAM_SIP_CHANNEL_FLOW:
         case NGX_STREAM_SIP_CHANNEL_GONE:
-            ngx_stream_sip_channel_flow(hdr, ngx_stream_sip_channel_buf
-                                        + sizeof(ngx_stream_sip_channel_hdr_t),
-                                        n - sizeof(ngx_stream_sip_channel_hdr_t),
-                                        rev->log);
+            ngx_stream_sip_channel_flow(hdr, data, len, rev->log);
             continue;
 
         case NGX_STREAM_SIP_CHANNEL_RESPONSE:
-            ngx_stream_sip_proxy_passed_response(ngx_stream_sip_channel_buf
-                                       + sizeof(ngx_stream_sip_channel_hdr_t),
-                                       n - sizeof(ngx_stream_sip_channel_hdr_t),
-                                       rev->log);
+            ngx_stream_sip_proxy_passed_response(data, len, rev->log);
             continue;
 
         default:
@@ -668,11 +668,8 @@ ngx_stream_sip_channel_read(ngx_event_t *rev)
             continue;
         }
 
-        ngx_stream_sip_channel_inject((ngx_cycle_t *) ngx_cycle, hdr,
-                             ngx_stream_sip_channel_buf
-                             + sizeof(ngx_stream_sip_channel_hdr_t),
-                             n - sizeof(ngx_stream_sip_channel_hdr_t),
-                             rev->log);
+        ngx_stream_sip_channel_inject((ngx_cycle_t *) ngx_cycle, hdr, data,
+                                      len, rev->log);
     }
 
     ngx_post_event(rev, &ngx_posted_events);

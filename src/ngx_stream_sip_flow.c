@@ -450,7 +450,8 @@ ngx_stream_sip_flow_connect(ngx_listening_t *ls, ngx_sockaddr_t *sa,
 
     if (ls == NULL || ls->sockaddr->sa_family != sa->sockaddr.sa_family) {
         ls = ngx_stream_sip_adopt_listening(sa->sockaddr.sa_family,
-                                   ls ? ngx_inet_get_port(ls->sockaddr) : 0);
+                                   ls ? ngx_inet_get_port(ls->sockaddr) : 0,
+                                   transport);
         if (ls == NULL) {
             ngx_log_error(NGX_LOG_ERR, log, 0,
                           "SIP: no \"sip on\" listen of the next hop's "

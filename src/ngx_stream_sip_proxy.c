@@ -150,8 +150,6 @@ static ngx_int_t ngx_stream_sip_strict_in(ngx_sip_msg_t *m,
 static ngx_int_t ngx_stream_sip_route_value(ngx_sip_msg_t *m,
     ngx_uint_t index, ngx_sip_addr_t *addr);
 static u_char *ngx_stream_sip_next_value(u_char *p, u_char *end);
-static ngx_int_t ngx_stream_sip_proxy_to_flow_worker(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets);
 static ngx_int_t ngx_stream_sip_proxy_hand_over(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_int_t slot);
 static ngx_uint_t ngx_stream_sip_proxy_connect(ngx_stream_session_t *s,
@@ -480,12 +478,6 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
         }
     }
 
-    if (targets && ctx->transport == NGX_STREAM_SIP_UDP
-        && ngx_stream_sip_proxy_to_flow_worker(s, ctx, targets) == NGX_OK)
-    {
-        return NGX_OK;
-    }
-
     if (transport == NGX_STREAM_SIP_UDP && targets == NULL
         && !(route == NGX_STREAM_SIP_ROUTE_DIALOG && r.flow)
         && ngx_stream_sip_udp_listening(s->connection) == NULL)
@@ -665,39 +657,6 @@ ngx_stream_sip_proxy_hand_over(ngx_stream_session_t *s,
     ctx->passed = 1;
 
     return NGX_OK;
-}
-
-
-/*
- * A contact reached on its connection, which another worker holds: the
- * request goes to that worker, which forks there (its contacts on yet
- * other workers' connections are then left out).
- */
-
-static ngx_int_t
-ngx_stream_sip_proxy_to_flow_worker(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets)
-{
-    ngx_int_t                 slot;
-    ngx_uint_t                i;
-    ngx_stream_sip_target_t  *t;
-
-    t = targets->elts;
-
-    for (i = 0; i < targets->nelts; i++) {
-
-        if (t[i].flow == 0 || t[i].worker == ngx_worker) {
-            continue;
-        }
-
-        slot = ngx_stream_sip_channel_worker(t[i].worker);
-
-        if (ngx_stream_sip_proxy_hand_over(s, ctx, slot) == NGX_OK) {
-            return NGX_OK;
-        }
-    }
-
-    return NGX_DECLINED;
 }
 
 
@@ -2015,13 +1974,15 @@ ngx_stream_sip_listening_ssl(ngx_listening_t *ls)
 
 /*
  * The listen whose server a connection we open becomes a session of: a
- * UDP one as ngx_stream_sip_udp_listening_for() finds it, or, on a
- * server without UDP, a TCP one (a TLS listen would start a server
- * handshake on it), else a TLS one, whose handshake it has done already.
+ * UDP one as ngx_stream_sip_udp_listening_for() finds it, or, where
+ * there is no UDP, a TCP one; a TLS one only for a TLS connection (on
+ * any other nginx would start a server handshake), whose handshake is
+ * done by then.
  */
 
 ngx_listening_t *
-ngx_stream_sip_adopt_listening(int family, in_port_t port)
+ngx_stream_sip_adopt_listening(int family, in_port_t port,
+    ngx_uint_t transport)
 {
     ngx_uint_t        i, n;
     ngx_listening_t  *ls, *tls;
@@ -2049,7 +2010,7 @@ ngx_stream_sip_adopt_listening(int family, in_port_t port)
             return &ls[i];
         }
 
-        if (tls == NULL) {
+        if (tls == NULL && transport == NGX_STREAM_SIP_TLS) {
             tls = &ls[i];
         }
     }
@@ -3135,6 +3096,10 @@ ngx_stream_sip_stx_final(ngx_stream_sip_stx_t *stx)
     } else if (status == 408) {
         (void) ngx_stream_sip_stx_answer(stx, 408, "Request Timeout");
 
+    } else if (status == 480) {
+        (void) ngx_stream_sip_stx_answer(stx, 480,
+                                         "No Route to Registered Contact");
+
     } else if (status == 0 && stx->cancelled) {
         (void) ngx_stream_sip_stx_answer(stx, 487, "Request Terminated");
 
@@ -3495,7 +3460,14 @@ ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
             continue;
         }
 
-        ngx_stream_sip_branch_done(b, 503, NULL);
+        /*
+         * Another worker's flow is a phone's own connection (ours to an
+         * address are opened where they are needed): it is gone, as a
+         * contact whose connection is gone here is left out (480).
+         */
+
+        ngx_stream_sip_branch_done(b, b->flow_worker != ngx_worker ? 480 : 503,
+                                   NULL);
     }
 }
 
