@@ -526,6 +526,17 @@ ngx_stream_sip_channel_send(ngx_uint_t slot,
         return NGX_ERROR;
     }
 
+    /* the receiver reads no more: a bigger message would be cut */
+
+    if (len > sizeof(ngx_stream_sip_channel_buf)
+              - sizeof(ngx_stream_sip_channel_hdr_t))
+    {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "SIP message of %uz bytes for worker %ui dropped: "
+                      "too big to pass", len, slot);
+        return NGX_ERROR;
+    }
+
     if (slot < ngx_stream_sip_nchannels) {
         fd = ngx_stream_sip_channels[slot].fd[1];
 
