@@ -32,7 +32,7 @@ DEB_PKGS    := nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev \
                zlib1g-dev sip-tester libnet-sip-perl clang-14 \
                libclang-rt-14-dev iproute2 util-linux procps openssl perl \
                make gcc libasan8 libio-socket-ssl-perl sipvicious kamailio \
-               kamailio-tls-modules sipsak
+               kamailio-tls-modules sipsak baresip linphone-cli
 
 # nginx built from its source, the repository archives of NGINX_TARBALLS
 # (nginx-1.31.4.tar.gz ...): "make test NGINX_VERSION=1.31.4" builds it

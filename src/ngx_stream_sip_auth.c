@@ -987,9 +987,14 @@ ngx_stream_sip_auth_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
             conf->algs[1] = prev->algs[1];
 
         } else {
-            conf->nalgs = 2;
-            conf->algs[0] = NGX_SIP_AUTH_SHA256;
-            conf->algs[1] = NGX_SIP_AUTH_MD5;
+            /*
+             * MD5 alone: libre (baresip 1.0) gives up on a challenge
+             * set with any SHA-256 in it, and sipsak, SIPp 3.6 and
+             * JsSIP answer the first challenge whatever it is
+             */
+
+            conf->nalgs = 1;
+            conf->algs[0] = NGX_SIP_AUTH_MD5;
         }
     }
 

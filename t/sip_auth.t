@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 
 # Digest authentication (sip_auth), 4 workers: REGISTER challenged with
-# 401 offering SHA-256 then MD5, both accepted; wrong passwords and
+# 401 offering MD5 alone by default, SHA-256 then MD5 where configured,
+# both accepted; wrong passwords and
 # unknown users get the same 401; a replayed nonce count is refused (a
 # retransmission is not); stale nonces; another user's credentials
 # (To/From spoofing) get 403; INVITE from our users challenged with 407
@@ -52,6 +53,7 @@ stream {
         sip_registrar loc;
         sip_auth $sip_realm;
         sip_auth_user_file %%PREFIX%%/users;
+        sip_auth_algorithms SHA-256 MD5;
     }
 
     server {
@@ -62,6 +64,7 @@ stream {
         sip_auth example.com;
         sip_auth_user_file %%PREFIX%%/users;
         sip_auth_nonce_timeout 1s;
+        sip_auth_algorithms SHA-256 MD5;
     }
 
     server {
@@ -71,7 +74,6 @@ stream {
         sip_registrar loc;
         sip_auth example.com;
         sip_auth_user_file %%PREFIX%%/users;
-        sip_auth_algorithms MD5;
     }
 }
 EOF
@@ -275,8 +277,16 @@ $r = send_recv(register(user => 'carol', pass => 'carol-secret',
     nonce => $cn, nc => 1));
 is($r->{code}, 200, 'a user added to the file registers');
 
-# SIPp and Net::SIP with their own digest code (SIPp 3.6 knows only MD5
-# and takes the first challenge: a server offering MD5 alone)
+# the default: MD5 alone (SIPp 3.6, sipsak, baresip 1.0 and JsSIP give
+# up or answer the first challenge whatever it is)
+
+$r = send_recv(register(user => 'alice'), $t->port(2));
+is($r->{code}, 401, 'default algorithms: 401');
+is(join(' ', map { /algorithm=([\w-]+)/ ? $1 : '?' }
+        @{$r->{h}{'www-authenticate'} || []}), 'MD5',
+    'default algorithms: MD5 alone');
+
+# SIPp and Net::SIP with their own digest code, to the default server
 
 my $sipp = program('sipp');
 
