@@ -36,6 +36,7 @@ stream {
         sip_domain example.com;
         sip_auth example.com;
         sip_auth_user_file %%PREFIX%%/users;
+        sip_auth_algorithms SHA-256;
         sip_pass "sip:127.0.0.1:%%PORT_1%%;transport=tcp";
         access_log %%PREFIX%%/logs/sip.log sip;
     }
@@ -96,8 +97,8 @@ stream_send($u, sip_response($fwd2, 200, 'OK')) if $u;
 ($m) = stream_recv($c, 1, 5);
 like($m->[0] // '', qr/^SIP\/2\.0 200 /, '200 back to the caller');
 
-# 3: from elsewhere, not challenged: whole, the header where the
-# credentials of 2 were too
+# 3: from elsewhere to one of ours (not challenged, and not a relay),
+# whole, the header where the credentials of 2 were too
 
 my @hdrs = split /\r\n/, $req2;
 my ($idx) = grep { $hdrs[$_] =~ /^Proxy-Authorization:/ } 0 .. $#hdrs;
@@ -106,6 +107,7 @@ $req3 =~ s/^Proxy-Authorization: .*\r$/X-Keep: yes\r/m;
 $req3 =~ s/CSeq: 2 MESSAGE/CSeq: 3 MESSAGE/;
 $req3 =~ s/life-2/life-3/;
 $req3 =~ s/sip:alice\@example\.com/sip:carol\@elsewhere.example/;
+$req3 =~ s/sip:bob\@far\.example/sip:bob\@example.com/g;
 $req3 =~ s/branch=z9hG4bK(\d+)/branch=z9hG4bK3$1/;
 is((split /\r\n/, $req3)[$idx], 'X-Keep: yes', 'X-Keep where the credentials were');
 
