@@ -55,6 +55,8 @@ struct ngx_stream_sip_branch_s {
     ngx_str_t                  *ruri;        /* as started, to start again */
     ngx_str_t                  *route;
     unsigned                    upgraded:1;  /* too big for UDP: TCP */
+    unsigned                    redial:1;    /* a phone's own connection:
+                                                gone, its Contact then */
 
     ngx_event_t                 retransmit;  /* A, E */
     ngx_event_t                 timeout;     /* B, F, then C */
@@ -193,6 +195,7 @@ static ngx_listening_t *ngx_stream_sip_udp_listening(ngx_connection_t *c);
 static ngx_uint_t ngx_stream_sip_listening_is_sip(ngx_listening_t *ls);
 static uint32_t ngx_stream_sip_salt(void);
 static void ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b);
+static ngx_int_t ngx_stream_sip_branch_redial(ngx_stream_sip_branch_t *b);
 static ngx_int_t ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b,
     ngx_sip_msg_t *m, ngx_str_t *ruri, ngx_str_t *route, ngx_uint_t flow,
     ngx_listening_t *ls, ngx_uint_t transport, ngx_str_t *host);
@@ -590,6 +593,18 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
                                          flow == r.flow && flow
                                          ? r.worker : ngx_worker,
                                          transport);
+
+        if (rc == NGX_OK && flow == r.flow && flow && r.worker != ngx_worker
+            && !r.ob && !strict)
+        {
+            /*
+             * Whether another worker's connection is still there is
+             * learnt from that worker: if gone, the Request-URI on a new
+             * connection, as above for one of ours.
+             */
+
+            stx->branches->redial = 1;
+        }
     }
 
     if (rc == NGX_OK) {
@@ -3651,6 +3666,12 @@ ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
             continue;
         }
 
+        if (b->redial && b->status == 0
+            && ngx_stream_sip_branch_redial(b) == NGX_OK)
+        {
+            continue;
+        }
+
         /*
          * Another worker's flow is a phone's own connection (ours to an
          * address are opened where they are needed): it is gone, as a
@@ -3660,6 +3681,67 @@ ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
         ngx_stream_sip_branch_done(b, b->flow_worker != ngx_worker ? 480 : 503,
                                    NULL);
     }
+}
+
+
+/*
+ * In a dialog, the phone's own connection, held by another worker, is
+ * gone, and it is no RFC 5626 flow: a new branch to its Contact (the
+ * Request-URI), on a new connection if it says TCP or TLS, takes the
+ * place of this one, as when the connection was one of ours
+ * (ngx_stream_sip_proxy_request()).
+ */
+
+static ngx_int_t
+ngx_stream_sip_branch_redial(ngx_stream_sip_branch_t *b)
+{
+    socklen_t              socklen;
+    ngx_uint_t             transport, flow;
+    ngx_sip_msg_t          m;
+    ngx_sockaddr_t         sa;
+    ngx_stream_sip_stx_t  *stx;
+
+    stx = b->stx;
+    flow = 0;
+
+    if (ngx_stream_sip_reparse(&stx->orig, &m) != NGX_OK
+        || ngx_stream_sip_route_hop(&m, stx->pop_route, &sa, &socklen,
+                                    &transport)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (transport != NGX_STREAM_SIP_UDP) {
+        flow = ngx_stream_sip_flow_connect(stx->ls, &sa, socklen, transport,
+                                           stx->sslcf, NULL, stx->log);
+        if (flow == 0) {
+            return NGX_DECLINED;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, stx->log, 0,
+                  "SIP proxy: the connection of worker %ui is gone, "
+                  "to the Request-URI", b->flow_worker);
+
+    /* the new branch first: the transaction must not end in between */
+
+    if (ngx_stream_sip_branch_start(stx, &m, NULL, NULL, &sa, socklen, flow,
+                                    ngx_worker, transport)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    b->completed = 1;
+    b->status = 480;
+    stx->active--;
+
+    if (b->timeout.timer_set) {
+        ngx_del_timer(&b->timeout);
+    }
+
+    return NGX_OK;
 }
 
 
