@@ -18,6 +18,9 @@
 #   BYE, read by whichever worker holds the callee's connection, goes to
 #   the caller's Contact on a new connection (no "ob": no 430), whether
 #   or not that worker held the caller's connection;
+# - a callee's 200 again, after the INVITE transaction is gone, reaches a
+#   TCP or TLS caller on its connection (or, once that has closed, on a
+#   new connection to its Via's sent-by), not over UDP;
 # - a TLS-only and a TCP-only server forward to a TCP sip_pass, and
 #   $remote_addr of the connection we opened is an address, no port.
 
@@ -85,6 +88,7 @@ EOF2
     big_invite($t, $workers, $big_callee, \%listens);
     altered_route($t, $workers);
     gone_caller($t, $workers);
+    ok_again($t, $workers);
 
     $t->stop();
     is($t->crashes(), '', "$workers workers: no worker crashed");
@@ -564,6 +568,73 @@ sub gone_caller {
 
     is(join('; ', @bad), '', "$workers workers: 8 BYEs for callers whose "
         . 'connection closed went to their Contact on new connections');
+
+    close $srv;
+    close $phone;
+}
+
+# RFC 3261 16.7 step 10, 18.2.2: with one branch, the INVITE transaction
+# ends with the 200; the callee's 200 again goes on statelessly, by the
+# transport of the caller's Via: on the connection it came from (our Via
+# names it), else, once it has closed, on a new one to the Via's sent-by.
+sub ok_again {
+    my ($t, $workers) = @_;
+
+    my $user = "again-$workers";
+    my ($phone, $r) = phone($t, $user, 'tcp');
+    is($r && $r->{code}, 200, "$workers workers: TCP phone registered");
+
+    my $lport = $t->port(7);
+    my $srv = IO::Socket::IP->new(LocalAddr => '127.0.0.1',
+        LocalPort => $lport, Listen => 16, ReuseAddr => 1)
+        or die "listen: $@";
+
+    my @bad;
+    for my $i (1 .. 9) {
+        my $tr = $i % 2 ? 'tcp' : 'tls';
+        my $keep = $i < 9;    # the 9th caller's connection closes
+        my $c = tcp_connect(port => $t->port($tr eq 'tls' ? 1 : 0),
+            ssl => $tr eq 'tls');
+        my $cid = "again-$workers-$i-" . int(rand(1e9));
+
+        stream_send($c, sip_request(method => 'INVITE',
+            uri => "sip:$user\@example.com", transport => uc $tr,
+            via_host => '127.0.0.1', via_port => $lport, rport => 1,
+            call_id => $cid, from => "sip:again$i\@example.com",
+            headers => [['Contact',
+                "<sip:again$i\@127.0.0.1:$lport;transport=$tr>"]]));
+
+        my $inv = wait_request($phone, 'INVITE')
+            or do { push @bad, "$i: no INVITE"; next };
+        my $ok = sip_response($inv, 200, 'OK', tag => "again$i",
+            headers => [['Contact', "<sip:$user\@10.9.9.9:5999>"]]);
+        stream_send($phone, $ok);
+
+        my ($codes) = wait_final($c);
+        $codes =~ /^100 (.* )?200$/
+            or do { push @bad, "$i: caller got '$codes'"; next };
+
+        close $c unless $keep;
+        sleep 0.2;
+        stream_send($phone, $ok);
+
+        my $again;
+        if ($keep) {
+            $again = next_message($c, 3);
+        } else {
+            my $in = IO::Select->new($srv)->can_read(3) ? $srv->accept
+                : undef;
+            $again = $in ? next_message($in, 3) : undef;
+            close $in if $in;
+        }
+        push @bad, "$i ($tr" . ($keep ? '' : ', connection closed')
+            . "): no 200 again" unless ($again // '') =~ /^SIP\/2\.0 200 /;
+        close $c if $keep;
+    }
+
+    is(join('; ', @bad), '', "$workers workers: a 200 again after the "
+        . 'transaction went to TCP and TLS callers by their Via\'s '
+        . 'transport');
 
     close $srv;
     close $phone;
