@@ -2935,8 +2935,7 @@ ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *m,
     ngx_str_t *ruri, ngx_str_t *route, ngx_uint_t flow, ngx_listening_t *ls,
     ngx_uint_t transport, ngx_str_t *host)
 {
-    u_char                *p, token[16];
-    u_char                 ftoken[NGX_INT_T_LEN * 2 + 2 + 16 + 1];
+    u_char                *p, token[16], ftoken[NGX_INT_T_LEN * 2 + 20];
     size_t                 len;
     ngx_int_t              rc;
     ngx_str_t              side;
@@ -3686,7 +3685,7 @@ ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
             continue;
         }
 
-        if (b->redial && b->status == 0
+        if (b->redial && b->status == 0 && !b->stx->cancelled
             && ngx_stream_sip_branch_redial(b) == NGX_OK)
         {
             continue;
