@@ -164,6 +164,8 @@ ngx_int_t ngx_stream_sip_flow_add(ngx_stream_session_t *s);
 void ngx_stream_sip_flow_delete(ngx_stream_session_t *s);
 ngx_stream_session_t *ngx_stream_sip_flow_find(ngx_uint_t number);
 ngx_uint_t ngx_stream_sip_flow_exists(ngx_uint_t number);
+ngx_uint_t ngx_stream_sip_flow_peer(ngx_sockaddr_t *sa, socklen_t socklen,
+    ngx_uint_t transport);
 ngx_int_t ngx_stream_sip_flow_send(ngx_uint_t number, ngx_str_t *msg);
 ngx_uint_t ngx_stream_sip_flow_opened(ngx_uint_t number);
 ngx_uint_t ngx_stream_sip_proxy_flow_busy(ngx_uint_t flow);

@@ -363,6 +363,61 @@ ngx_stream_sip_flow_hash(struct sockaddr *sa, socklen_t socklen,
 
 
 /*
+ * A connection of this worker with that peer address, port and
+ * transport, accepted or opened, whatever TLS verified: where a response
+ * goes back when its transaction is gone (RFC 3261 18.2.2: the
+ * connection the request came on, if still open).  Its number, or 0.
+ */
+
+ngx_uint_t
+ngx_stream_sip_flow_peer(ngx_sockaddr_t *sa, socklen_t socklen,
+    ngx_uint_t transport)
+{
+    uint32_t                 hash;
+    ngx_rbtree_node_t       *node, *sentinel;
+    ngx_stream_sip_flow_t   *f;
+
+    if (!ngx_stream_sip_flows_ready) {
+        return 0;
+    }
+
+    hash = ngx_stream_sip_flow_hash(&sa->sockaddr, socklen, transport);
+
+    node = ngx_stream_sip_flow_addrs.root;
+    sentinel = ngx_stream_sip_flow_addrs.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        f = (ngx_stream_sip_flow_t *)
+                ((u_char *) node - offsetof(ngx_stream_sip_flow_t, anode));
+
+        if (f->transport == transport
+            && ngx_cmp_sockaddr(f->connection->sockaddr,
+                                f->connection->socklen,
+                                &sa->sockaddr, socklen, 1)
+               == NGX_OK)
+        {
+            return f->connection->number;
+        }
+
+        node = node->right;
+    }
+
+    return 0;
+}
+
+
+/*
  * The flow to a peer: one there is (accepted or opened, to that address
  * and port by that transport), or a new connection.  Its number, or 0.
  */

@@ -55,6 +55,8 @@ struct ngx_stream_sip_branch_s {
     ngx_str_t                  *ruri;        /* as started, to start again */
     ngx_str_t                  *route;
     unsigned                    upgraded:1;  /* too big for UDP: TCP */
+    unsigned                    redial:1;    /* a phone's own connection:
+                                                gone, its Contact then */
 
     ngx_event_t                 retransmit;  /* A, E */
     ngx_event_t                 timeout;     /* B, F, then C */
@@ -193,6 +195,7 @@ static ngx_listening_t *ngx_stream_sip_udp_listening(ngx_connection_t *c);
 static ngx_uint_t ngx_stream_sip_listening_is_sip(ngx_listening_t *ls);
 static uint32_t ngx_stream_sip_salt(void);
 static void ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b);
+static ngx_int_t ngx_stream_sip_branch_redial(ngx_stream_sip_branch_t *b);
 static ngx_int_t ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b,
     ngx_sip_msg_t *m, ngx_str_t *ruri, ngx_str_t *route, ngx_uint_t flow,
     ngx_listening_t *ls, ngx_uint_t transport, ngx_str_t *host);
@@ -252,6 +255,10 @@ static void ngx_stream_sip_proxy_log(ngx_stream_session_t *s,
 static ngx_int_t ngx_stream_sip_response_sockaddr(ngx_sip_msg_t *m,
     ngx_sockaddr_t *sa, socklen_t *socklen);
 static ngx_int_t ngx_stream_sip_reparse(ngx_str_t *text, ngx_sip_msg_t *m);
+static void ngx_stream_sip_response_stream(ngx_stream_session_t *s,
+    ngx_sip_msg_t *m, ngx_sip_msg_t *fwd, ngx_str_t *out, ngx_sockaddr_t *sa,
+    socklen_t socklen, ngx_listening_t *ls, ngx_uint_t transport,
+    ngx_log_t *log);
 static ngx_int_t ngx_stream_sip_response(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_msg_t *m, ngx_pool_t *pool,
     ngx_log_t *log);
@@ -590,6 +597,18 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
                                          flow == r.flow && flow
                                          ? r.worker : ngx_worker,
                                          transport);
+
+        if (rc == NGX_OK && flow == r.flow && flow && r.worker != ngx_worker
+            && !r.ob && !strict)
+        {
+            /*
+             * Whether another worker's connection is still there is
+             * learnt from that worker: if gone, the Request-URI on a new
+             * connection, as above for one of ours.
+             */
+
+            stx->branches->redial = 1;
+        }
     }
 
     if (rc == NGX_OK) {
@@ -2916,7 +2935,7 @@ ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *m,
     ngx_str_t *ruri, ngx_str_t *route, ngx_uint_t flow, ngx_listening_t *ls,
     ngx_uint_t transport, ngx_str_t *host)
 {
-    u_char                *p, token[16];
+    u_char                *p, token[16], ftoken[NGX_INT_T_LEN * 2 + 20];
     size_t                 len;
     ngx_int_t              rc;
     ngx_str_t              side;
@@ -3003,15 +3022,30 @@ ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *m,
         f.route = *route;
     }
 
-    f.via.data = ngx_pnalloc(stx->pool, sizeof("SIP/2.0/UDP ;branch=;rport")
-                                        + host->len + b->branch.len);
+    /*
+     * A caller on a connection: our Via names it (nfl, as in our
+     * Record-Route), so that a 2xx again after the transaction has gone
+     * still finds it (RFC 3261 18.2.2, ngx_stream_sip_response_stream()).
+     */
+
+    ftoken[0] = '\0';
+
+    if (stx->client_flow) {
+        ngx_stream_sip_flow_token(&m->call_id, ngx_worker, stx->client_flow,
+                                  ftoken);
+    }
+
+    f.via.data = ngx_pnalloc(stx->pool,
+                             sizeof("SIP/2.0/UDP ;branch=;rport;nfl=")
+                             + host->len + b->branch.len
+                             + ngx_strlen(ftoken));
     if (f.via.data == NULL) {
         return NGX_ERROR;
     }
 
-    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%s %V;branch=%V;rport",
+    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%s %V;branch=%V;rport%s%s",
                             ngx_stream_sip_transport_name(transport), host,
-                            &b->branch)
+                            &b->branch, ftoken[0] ? ";nfl=" : "", ftoken)
                 - f.via.data;
 
     len = ngx_sip_forward_size(m, &f);
@@ -3651,6 +3685,12 @@ ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
             continue;
         }
 
+        if (b->redial && b->status == 0 && !b->stx->cancelled
+            && ngx_stream_sip_branch_redial(b) == NGX_OK)
+        {
+            continue;
+        }
+
         /*
          * Another worker's flow is a phone's own connection (ours to an
          * address are opened where they are needed): it is gone, as a
@@ -3660,6 +3700,67 @@ ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
         ngx_stream_sip_branch_done(b, b->flow_worker != ngx_worker ? 480 : 503,
                                    NULL);
     }
+}
+
+
+/*
+ * In a dialog, the phone's own connection, held by another worker, is
+ * gone, and it is no RFC 5626 flow: a new branch to its Contact (the
+ * Request-URI), on a new connection if it says TCP or TLS, takes the
+ * place of this one, as when the connection was one of ours
+ * (ngx_stream_sip_proxy_request()).
+ */
+
+static ngx_int_t
+ngx_stream_sip_branch_redial(ngx_stream_sip_branch_t *b)
+{
+    socklen_t              socklen;
+    ngx_uint_t             transport, flow;
+    ngx_sip_msg_t          m;
+    ngx_sockaddr_t         sa;
+    ngx_stream_sip_stx_t  *stx;
+
+    stx = b->stx;
+    flow = 0;
+
+    if (ngx_stream_sip_reparse(&stx->orig, &m) != NGX_OK
+        || ngx_stream_sip_route_hop(&m, stx->pop_route, &sa, &socklen,
+                                    &transport)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (transport != NGX_STREAM_SIP_UDP) {
+        flow = ngx_stream_sip_flow_connect(stx->ls, &sa, socklen, transport,
+                                           stx->sslcf, NULL, stx->log);
+        if (flow == 0) {
+            return NGX_DECLINED;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, stx->log, 0,
+                  "SIP proxy: the connection of worker %ui is gone, "
+                  "to the Request-URI", b->flow_worker);
+
+    /* the new branch first: the transaction must not end in between */
+
+    if (ngx_stream_sip_branch_start(stx, &m, NULL, NULL, &sa, socklen, flow,
+                                    ngx_worker, transport)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    b->completed = 1;
+    b->status = 480;
+    stx->active--;
+
+    if (b->timeout.timer_set) {
+        ngx_del_timer(&b->timeout);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -3867,7 +3968,7 @@ ngx_stream_sip_response(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     uint32_t                  loop, salt;
     socklen_t                 socklen;
     ngx_str_t                 out;
-    ngx_uint_t                status;
+    ngx_uint_t                status, transport;
     ngx_sip_msg_t             fwd;
     ngx_sockaddr_t            sa;
     ngx_listening_t          *ls;
@@ -3915,6 +4016,16 @@ ngx_stream_sip_response(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
         ls = s ? ngx_stream_sip_udp_listening(s->connection)
                : ngx_stream_sip_udp_listening_for(sa.sockaddr.sa_family, 0);
+
+        transport = ngx_stream_sip_transport_id(&fwd.via.transport);
+
+        if (transport == NGX_STREAM_SIP_TCP
+            || transport == NGX_STREAM_SIP_TLS)
+        {
+            ngx_stream_sip_response_stream(s, m, &fwd, &out, &sa, socklen,
+                                           ls, transport, log);
+            return NGX_OK;
+        }
 
         if (ls) {
             ngx_stream_sip_send(ls, log, &out, &sa, socklen);
@@ -4082,6 +4193,59 @@ ngx_stream_sip_response_sockaddr(ngx_sip_msg_t *m, ngx_sockaddr_t *sa,
                                         m->via.rport ? m->via.rport
                                         : (m->via.port ? m->via.port : 5060),
                                         sa, socklen);
+}
+
+
+/*
+ * A response whose transaction is gone (a 2xx again: RFC 3261 16.7 step
+ * 10 is stateless then) to a Via of TCP or TLS goes by that transport,
+ * not UDP (18.2.2): on the caller's connection that our Via names (nfl,
+ * ngx_stream_sip_branch_build(); a response on a flow comes to the worker
+ * of its branch, the one that had the caller), or one to its received
+ * address and rport, else on a new connection to its sent-by.
+ */
+
+static void
+ngx_stream_sip_response_stream(ngx_stream_session_t *s, ngx_sip_msg_t *m,
+    ngx_sip_msg_t *fwd, ngx_str_t *out, ngx_sockaddr_t *sa,
+    socklen_t socklen, ngx_listening_t *ls, ngx_uint_t transport,
+    ngx_log_t *log)
+{
+    ngx_str_t   fl;
+    ngx_uint_t  flow, worker, w;
+
+    if (ngx_sip_param(&m->via.params, "nfl", &fl) == NGX_OK
+        && ngx_stream_sip_flow_verify(&m->call_id, fl.data, fl.data + fl.len,
+                                      &worker)
+           == NGX_OK
+        && ngx_stream_sip_flow_parse(&fl, &w, &flow) == NGX_OK
+        && (worker != ngx_worker || ngx_stream_sip_flow_exists(flow)))
+    {
+        ngx_stream_sip_to_flow(flow, worker, out, log);
+        return;
+    }
+
+    flow = ngx_stream_sip_flow_peer(sa, socklen, transport);
+
+    if (flow == 0) {
+        ngx_inet_set_port(&sa->sockaddr,
+                          fwd->via.port ? fwd->via.port
+                          : (transport == NGX_STREAM_SIP_TLS ? 5061 : 5060));
+
+        flow = ngx_stream_sip_flow_connect(ls, sa, socklen, transport,
+                                  s ? ngx_stream_get_module_srv_conf(s,
+                                                    ngx_stream_sip_ssl_module)
+                                    : NULL,
+                                  NULL, log);
+    }
+
+    if (flow == 0) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "SIP response dropped: no connection back");
+        return;
+    }
+
+    ngx_stream_sip_to_flow(flow, ngx_worker, out, log);
 }
 
 

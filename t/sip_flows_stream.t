@@ -14,6 +14,13 @@
 #   ACK and BYE still reach the callee on its registered connection;
 # - UDP callers cancel ringing calls to a TCP phone whatever worker owns
 #   the Call-ID and holds the phone's connection;
+# - TCP callers that hang up their connection after the 200: the callee's
+#   BYE, read by whichever worker holds the callee's connection, goes to
+#   the caller's Contact on a new connection (no "ob": no 430), whether
+#   or not that worker held the caller's connection;
+# - a callee's 200 again, after the INVITE transaction is gone, reaches a
+#   TCP or TLS caller on its connection (or, once that has closed, on a
+#   new connection to its Via's sent-by), not over UDP;
 # - a TLS-only and a TCP-only server forward to a TCP sip_pass, and
 #   $remote_addr of the connection we opened is an address, no port.
 
@@ -80,6 +87,8 @@ EOF2
     udp_cancel($t, $workers);
     big_invite($t, $workers, $big_callee, \%listens);
     altered_route($t, $workers);
+    gone_caller($t, $workers);
+    ok_again($t, $workers);
 
     $t->stop();
     is($t->crashes(), '', "$workers workers: no worker crashed");
@@ -489,6 +498,145 @@ sub altered_route {
         }
     }
 
+    close $phone;
+}
+
+# The caller's connection closes after the 200 (it asked for no RFC 5626
+# outbound): the callee's BYE goes to its Contact on a new connection.
+# The callee's connection is with one worker, each caller's with any:
+# when another worker held it, that worker answers "gone", and the branch
+# goes again to the Request-URI (not 480).
+sub gone_caller {
+    my ($t, $workers) = @_;
+
+    my $user = "gone-$workers";
+    my ($phone, $r) = phone($t, $user, 'tcp');
+    is($r && $r->{code}, 200, "$workers workers: TCP phone registered");
+
+    my $lport = $t->port(7);
+    my $srv = IO::Socket::IP->new(LocalAddr => '127.0.0.1',
+        LocalPort => $lport, Listen => 16, ReuseAddr => 1)
+        or die "listen: $@";
+
+    my @bad;
+    for my $i (1 .. 8) {
+        my $c = tcp_connect(port => $t->port(0));
+        my $cid = "gone-$workers-$i-" . int(rand(1e9));
+        my $contact = "sip:gone$i\@127.0.0.1:$lport;transport=tcp";
+
+        stream_send($c, sip_request(method => 'INVITE',
+            uri => "sip:$user\@example.com", transport => 'TCP',
+            via_host => '127.0.0.1', via_port => $lport, call_id => $cid,
+            from => "sip:gone$i\@example.com",
+            headers => [['Contact', "<$contact>"]]));
+
+        my $inv = wait_request($phone, 'INVITE')
+            or do { push @bad, "$i: no INVITE"; next };
+        stream_send($phone, sip_response($inv, 200, 'OK', tag => "gone$i",
+            headers => [['Contact', "<sip:$user\@10.9.9.9:5999>"]]));
+
+        my ($codes, $ok) = wait_final($c);
+        $codes =~ /^100 (.* )?200$/
+            or do { push @bad, "$i: caller got '$codes'"; next };
+        my $p = parse_sip($ok);
+        my @rr = map { split /,\s*/ } @{$p->{h}{'record-route'} || []};
+        my ($from) = @{$p->{h}{from}};
+        my ($to) = @{$p->{h}{to}};
+
+        close $c;
+        sleep 0.3;
+
+        stream_send($phone, in_dialog(route => join(', ', @rr), from => $to,
+            to => $from, cid => $cid, uri => $contact, tr => 'TCP',
+            method => 'BYE', cseq => 2, branch => "gbye$i-" . int(rand(1e9))));
+
+        my $in = IO::Select->new($srv)->can_read(5) ? $srv->accept : undef;
+        my $bye = $in ? wait_request($in, 'BYE') : undef;
+        unless ($bye) {
+            my ($codes) = wait_final($phone);
+            push @bad, "$i: no BYE on a new connection, the callee got "
+                . "'$codes'";
+            next;
+        }
+        push @bad, "$i: Route left in the BYE" if $bye =~ /^Route:/m;
+        stream_send($in, sip_response($bye, 200, 'OK'));
+        ($codes) = wait_final($phone);
+        push @bad, "$i: the callee got '$codes' for its BYE"
+            unless $codes eq '200';
+        close $in;
+    }
+
+    is(join('; ', @bad), '', "$workers workers: 8 BYEs for callers whose "
+        . 'connection closed went to their Contact on new connections');
+
+    close $srv;
+    close $phone;
+}
+
+# RFC 3261 16.7 step 10, 18.2.2: with one branch, the INVITE transaction
+# ends with the 200; the callee's 200 again goes on statelessly, by the
+# transport of the caller's Via: on the connection it came from (our Via
+# names it), else, once it has closed, on a new one to the Via's sent-by.
+sub ok_again {
+    my ($t, $workers) = @_;
+
+    my $user = "again-$workers";
+    my ($phone, $r) = phone($t, $user, 'tcp');
+    is($r && $r->{code}, 200, "$workers workers: TCP phone registered");
+
+    my $lport = $t->port(7);
+    my $srv = IO::Socket::IP->new(LocalAddr => '127.0.0.1',
+        LocalPort => $lport, Listen => 16, ReuseAddr => 1)
+        or die "listen: $@";
+
+    my @bad;
+    for my $i (1 .. 9) {
+        my $tr = $i % 2 ? 'tcp' : 'tls';
+        my $keep = $i < 9;    # the 9th caller's connection closes
+        my $c = tcp_connect(port => $t->port($tr eq 'tls' ? 1 : 0),
+            ssl => $tr eq 'tls');
+        my $cid = "again-$workers-$i-" . int(rand(1e9));
+
+        stream_send($c, sip_request(method => 'INVITE',
+            uri => "sip:$user\@example.com", transport => uc $tr,
+            via_host => '127.0.0.1', via_port => $lport, rport => 1,
+            call_id => $cid, from => "sip:again$i\@example.com",
+            headers => [['Contact',
+                "<sip:again$i\@127.0.0.1:$lport;transport=$tr>"]]));
+
+        my $inv = wait_request($phone, 'INVITE')
+            or do { push @bad, "$i: no INVITE"; next };
+        my $ok = sip_response($inv, 200, 'OK', tag => "again$i",
+            headers => [['Contact', "<sip:$user\@10.9.9.9:5999>"]]);
+        stream_send($phone, $ok);
+
+        my ($codes) = wait_final($c);
+        $codes =~ /^100 (.* )?200$/
+            or do { push @bad, "$i: caller got '$codes'"; next };
+
+        close $c unless $keep;
+        sleep 0.2;
+        stream_send($phone, $ok);
+
+        my $again;
+        if ($keep) {
+            $again = next_message($c, 3);
+        } else {
+            my $in = IO::Select->new($srv)->can_read(3) ? $srv->accept
+                : undef;
+            $again = $in ? next_message($in, 3) : undef;
+            close $in if $in;
+        }
+        push @bad, "$i ($tr" . ($keep ? '' : ', connection closed')
+            . "): no 200 again" unless ($again // '') =~ /^SIP\/2\.0 200 /;
+        close $c if $keep;
+    }
+
+    is(join('; ', @bad), '', "$workers workers: a 200 again after the "
+        . 'transaction went to TCP and TLS callers by their Via\'s '
+        . 'transport');
+
+    close $srv;
     close $phone;
 }
 
