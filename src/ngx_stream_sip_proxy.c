@@ -1948,38 +1948,11 @@ ngx_stream_sip_udp_listening(ngx_connection_t *c)
 static ngx_uint_t
 ngx_stream_sip_listening_is_sip(ngx_listening_t *ls)
 {
-    ngx_stream_port_t          *port;
-    ngx_stream_in_addr_t       *addr;
-    ngx_stream_conf_ctx_t      *ctx;
     ngx_stream_sip_srv_conf_t  *sscf;
-#if (NGX_HAVE_INET6)
-    ngx_stream_in6_addr_t      *addr6;
-#endif
 
-    port = ls->servers;
+    sscf = ngx_stream_sip_listening_conf(ls);
 
-    if (port == NULL || port->naddrs == 0) {
-        return 0;
-    }
-
-    switch (ls->sockaddr->sa_family) {
-
-#if (NGX_HAVE_INET6)
-    case AF_INET6:
-        addr6 = port->addrs;
-        ctx = ngx_stream_sip_addr_conf_ctx(&addr6[0].conf);
-        break;
-#endif
-
-    default:
-        addr = port->addrs;
-        ctx = ngx_stream_sip_addr_conf_ctx(&addr[0].conf);
-        break;
-    }
-
-    sscf = ctx->srv_conf[ngx_stream_sip_module.ctx_index];
-
-    return sscf->enable == 1;
+    return sscf != NULL && sscf->enable == 1;
 }
 
 
@@ -2006,13 +1979,13 @@ ngx_stream_sip_listening_conf(ngx_listening_t *ls)
 #if (NGX_HAVE_INET6)
     case AF_INET6:
         addr6 = port->addrs;
-        ctx = addr6[0].conf.ctx;
+        ctx = ngx_stream_sip_addr_conf_ctx(&addr6[0].conf);
         break;
 #endif
 
     default:
         addr = port->addrs;
-        ctx = addr[0].conf.ctx;
+        ctx = ngx_stream_sip_addr_conf_ctx(&addr[0].conf);
         break;
     }
 
