@@ -38,6 +38,7 @@ stream {
         sip_registrar loc;
         sip_auth example.com;
         sip_auth_user_file %%PREFIX%%/users;
+        sip_auth_algorithms SHA-256;
     }
 }
 EOF
@@ -228,6 +229,7 @@ stream {
         sip_registrar loc;
         sip_auth example.com;
         sip_auth_user_file %%PREFIX%%/users;
+        sip_auth_algorithms SHA-256;
     }
 }
 EOF
