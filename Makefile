@@ -254,6 +254,7 @@ test-asan: $(ASAN_DIR)/ngx_stream_sip_module.so
 	unshare -n -- bash -c 'ip link set lo up && \
 	    NGX_SIP_MODULE=$(ASAN_DIR)/ngx_stream_sip_module.so \
 	    NGX_SIP_NGINX=$(ASAN_DIR)/nginx.sh SIP_TORTURE=$(TORTURE) \
+	    NGX_SIP_ASAN=1 \
 	    prove -I t/lib $(or $(TESTS),t/)'; rc=$$?; \
 	echo "test-asan: prove exit $$rc, $$(( $$(date +%s) - start )) s"; \
 	reports=$$(ls $(ASAN_DIR)/log); \

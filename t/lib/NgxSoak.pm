@@ -403,7 +403,9 @@ sub soak {
     my $warm = $o{warm};
     # the module before issue 14 would take the machine: stopped at 256 MB
     my $el = soak_run($t, \%peers, count => $warm, first => 0,
-        rss_base => worker_rss($t->{pid}), abort_kb => 262144);
+        rss_base => worker_rss($t->{pid}),
+        abort_kb => $o{abort_kb} && $o{abort_kb} > 262144
+            ? $o{abort_kb} : 262144);
     $say->(sprintf "warm-up: %d requests on each of tcp, tls, udp in %.1f s",
         $warm, $el);
 
