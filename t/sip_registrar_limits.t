@@ -195,7 +195,8 @@ my $sel = IO::Select->new($sink, $bs);
 my $bob_seq = 0;
 my $deadline = time() + 20;
 
-while ((keys(%forwarded) < $invites || $bob_seq < 20)
+# until the 20th answer of bob is in, not merely the 20th REGISTER sent
+while ((keys(%forwarded) < $invites || @bob_lat < 20)
     && time() < $deadline)
 {
     if ($bob_seq < 20 && !%bob_sent) {
