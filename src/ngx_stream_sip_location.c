@@ -635,8 +635,6 @@ ngx_stream_sip_shm_save(ngx_stream_sip_location_t *loc,
             b = ngx_queue_data(q, ngx_stream_sip_binding_t, queue);
             ngx_stream_sip_binding_free(shm, b);
         }
-
-        a = NULL;
     }
 
     for (i = 0; !sv->remove_all && i < sv->nchanges; i++) {

@@ -198,6 +198,10 @@ is($r && $r->{code}, 302, 'bob kept');
 
 $t->stop();
 
+# an AOR "*" emptied is freed with its last binding, as expiry frees it
+like($t->read_log(), qr/"loc": 1 bindings, 1 AORs/,
+    'no empty AOR left behind by "*"');
+
 {
     open my $fh, '<', $file or die "$file: $!";
     my @left = <$fh>;
