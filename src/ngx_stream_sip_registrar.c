@@ -1018,6 +1018,8 @@ ngx_stream_sip_contacts(ngx_stream_session_t *s,
 
     len = sizeof("Path: " CRLF "Supported: path" CRLF) + path->len;
 
+    ngx_stream_sip_location_rewind(it);
+
     while (it->next(it, &b)) {
         len += ngx_stream_sip_contact_line_size(b.contact.len, b.instance.len,
                                                 b.reg_id.len);
