@@ -18,6 +18,8 @@ CORE_HDRS   := src/ngx_sip.h src/ngx_sip_ws.h tests/ngx_sip_standalone.h \
                tests/ngx_sip_test.h
 MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
                src/ngx_stream_sip_variables.c src/ngx_stream_sip_registrar.c \
+               src/ngx_stream_sip_location.c \
+               src/ngx_stream_sip_location_file.c \
                src/ngx_stream_sip_channel.c src/ngx_stream_sip_proxy.c \
                src/ngx_stream_sip_auth.c src/ngx_stream_sip_limit.c \
                src/ngx_stream_sip_flow.c src/ngx_stream_sip_ssl.c \
@@ -25,6 +27,7 @@ MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
                src/ngx_stream_sip_route.c src/ngx_stream_sip_nexthop.c \
                src/ngx_stream_sip_tx.c src/ngx_stream_sip_proxy.h \
                src/ngx_stream_sip.h src/ngx_stream_sip_compat.h \
+               src/ngx_stream_sip_location.h \
                src/ngx_sip.h src/ngx_sip_ws.h
 UNIT_TESTS  := $(patsubst tests/%.c,$(OBJS)/tests/%,$(wildcard tests/test_*.c))
 
