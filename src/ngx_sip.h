@@ -306,6 +306,28 @@ typedef struct {
 } ngx_sip_error_t;
 
 
+/*
+ * Transports (ngx_sip_transport.c): the ids index the table; UDP, TCP and
+ * TLS are the numbers the registrar's state file holds.
+ */
+
+#define NGX_SIP_TRANSPORT_UDP       0
+#define NGX_SIP_TRANSPORT_TCP       1
+#define NGX_SIP_TRANSPORT_TLS       2
+#define NGX_SIP_TRANSPORT_WS        3
+#define NGX_SIP_TRANSPORT_WSS       4
+#define NGX_SIP_TRANSPORT_NONE      5   /* unknown, or no transport */
+
+typedef struct {
+    ngx_uint_t                  id;
+    ngx_str_t                   via;       /* Via token: "UDP", "WSS" */
+    ngx_str_t                   param;     /* URI transport=: "udp", "wss" */
+    unsigned                    reliable:1;
+    unsigned                    secure:1;
+    in_port_t                   port;      /* the default */
+} ngx_sip_transport_t;
+
+
 /* what ngx_sip_write_response() puts into a response to a request */
 typedef struct {
     ngx_uint_t                  status;
@@ -621,6 +643,11 @@ void ngx_sip_nonce_make(u_char *buf, uint32_t now, uint32_t rnd, u_char *key,
     ngx_str_t *realm, ngx_str_t *addr);
 ngx_int_t ngx_sip_nonce_check(ngx_str_t *nonce, u_char *key,
     ngx_str_t *realm, ngx_str_t *addr, uint32_t now, uint32_t lifetime);
+
+
+ngx_sip_transport_t *ngx_sip_transport(ngx_uint_t id);
+ngx_uint_t ngx_sip_transport_id(ngx_str_t *name);
+in_port_t ngx_sip_transport_port(ngx_uint_t id);
 
 
 #endif /* _NGX_SIP_H_INCLUDED_ */

@@ -805,12 +805,11 @@ ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s, ngx_sip_msg_t *m,
                 r->worker = worker;
                 r->transport = (addr.uri.scheme_id == NGX_SIP_SCHEME_SIPS)
                                ? NGX_STREAM_SIP_TLS
-                               : ngx_stream_sip_transport_id(
-                                                       &addr.uri.transport);
+                               : ngx_sip_transport_id(&addr.uri.transport);
                 r->ob = (ngx_sip_uri_param(&addr.uri.params, "ob", &value)
                          == NGX_OK);
 
-                if (r->transport == NGX_STREAM_SIP_NONE
+                if (!ngx_stream_sip_sends_on(r->transport)
                     || r->transport == NGX_STREAM_SIP_UDP)
                 {
                     r->flow = 0;
@@ -867,10 +866,9 @@ ngx_stream_sip_route_is_us(ngx_stream_session_t *s, ngx_sip_uri_t *uri)
     port = uri->port;
 
     if (port == 0) {
-        port = (uri->scheme_id == NGX_SIP_SCHEME_SIPS
-                || ngx_stream_sip_transport_id(&uri->transport)
-                   == NGX_STREAM_SIP_TLS)
-               ? 5061 : 5060;
+        port = ngx_sip_transport_port(uri->scheme_id == NGX_SIP_SCHEME_SIPS
+                                      ? NGX_STREAM_SIP_TLS
+                                      : ngx_sip_transport_id(&uri->transport));
     }
 
     host = uri->maddr.len ? uri->maddr : uri->host;
@@ -1040,8 +1038,8 @@ ngx_stream_sip_flow_route(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
                         token);
 
     } else {
-        p = ngx_sprintf(p, "<sip:%V;transport=%s;lr;nsip=%*s", &host,
-                        transport == NGX_STREAM_SIP_TLS ? "tls" : "tcp",
+        p = ngx_sprintf(p, "<sip:%V;transport=%V;lr;nsip=%*s", &host,
+                        &ngx_sip_transport(transport)->param,
                         (size_t) 16, token);
     }
 
@@ -1573,9 +1571,9 @@ ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host, ngx_uint_t *port,
         end = params.data;
 
         if (ngx_sip_uri_param(&params, "transport", &value) == NGX_OK) {
-            *transport = ngx_stream_sip_transport_id(&value);
+            *transport = ngx_sip_transport_id(&value);
 
-            if (*transport == NGX_STREAM_SIP_NONE) {
+            if (!ngx_stream_sip_sends_on(*transport)) {
                 return NGX_ERROR;
             }
         }
@@ -1683,7 +1681,7 @@ ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri, ngx_sockaddr_t *sa,
     *transport = NGX_STREAM_SIP_UDP;
 
     if (uri->transport.len) {
-        *transport = ngx_stream_sip_transport_id(&uri->transport);
+        *transport = ngx_sip_transport_id(&uri->transport);
     }
 
     if (uri->scheme_id == NGX_SIP_SCHEME_SIPS) {
@@ -1693,15 +1691,14 @@ ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri, ngx_sockaddr_t *sa,
         return NGX_ERROR;
     }
 
-    if (*transport == NGX_STREAM_SIP_NONE) {
+    if (!ngx_stream_sip_sends_on(*transport)) {
         return NGX_ERROR;
     }
 
     return ngx_stream_sip_host_sockaddr(uri->maddr.len ? &uri->maddr
                                                        : &uri->host,
                                         uri->port ? uri->port
-                                        : (*transport == NGX_STREAM_SIP_TLS
-                                           ? 5061 : 5060),
+                                        : ngx_sip_transport_port(*transport),
                                         sa, socklen);
 }
 
@@ -1867,8 +1864,8 @@ ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
         return NGX_ERROR;
     }
 
-    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%s %V;branch=%*s;rport",
-                            ngx_stream_sip_transport_name(transport), &host,
+    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%V %V;branch=%*s;rport",
+                            &ngx_sip_transport(transport)->via, &host,
                             len, branch)
                 - f.via.data;
 
@@ -2175,35 +2172,6 @@ ngx_stream_sip_udp_host(ngx_connection_t *c, ngx_listening_t *ls,
                               NGX_SOCKADDR_STRLEN, 1);
 
     return NGX_OK;
-}
-
-
-char *
-ngx_stream_sip_transport_name(ngx_uint_t transport)
-{
-    return transport == NGX_STREAM_SIP_TLS ? "TLS"
-           : transport == NGX_STREAM_SIP_TCP ? "TCP" : "UDP";
-}
-
-
-ngx_uint_t
-ngx_stream_sip_transport_id(ngx_str_t *name)
-{
-    if (name->len == 3) {
-        if (ngx_strncasecmp(name->data, (u_char *) "udp", 3) == 0) {
-            return NGX_STREAM_SIP_UDP;
-        }
-
-        if (ngx_strncasecmp(name->data, (u_char *) "tcp", 3) == 0) {
-            return NGX_STREAM_SIP_TCP;
-        }
-
-        if (ngx_strncasecmp(name->data, (u_char *) "tls", 3) == 0) {
-            return NGX_STREAM_SIP_TLS;
-        }
-    }
-
-    return NGX_STREAM_SIP_NONE;
 }
 
 
@@ -3016,8 +2984,8 @@ ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *m,
         return NGX_ERROR;
     }
 
-    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%s %V;branch=%V;rport%s%s",
-                            ngx_stream_sip_transport_name(transport), host,
+    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%V %V;branch=%V;rport%s%s",
+                            &ngx_sip_transport(transport)->via, host,
                             &b->branch, ftoken[0] ? ";nfl=" : "", ftoken)
                 - f.via.data;
 
@@ -3990,7 +3958,7 @@ ngx_stream_sip_response(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         ls = s ? ngx_stream_sip_udp_listening(s->connection)
                : ngx_stream_sip_udp_listening_for(sa.sockaddr.sa_family, 0);
 
-        transport = ngx_stream_sip_transport_id(&fwd.via.transport);
+        transport = ngx_sip_transport_id(&fwd.via.transport);
 
         if (transport == NGX_STREAM_SIP_TCP
             || transport == NGX_STREAM_SIP_TLS)
@@ -4203,7 +4171,7 @@ ngx_stream_sip_response_stream(ngx_stream_session_t *s, ngx_sip_msg_t *m,
     if (flow == 0) {
         ngx_inet_set_port(&sa->sockaddr,
                           fwd->via.port ? fwd->via.port
-                          : (transport == NGX_STREAM_SIP_TLS ? 5061 : 5060));
+                          : ngx_sip_transport_port(transport));
 
         flow = ngx_stream_sip_flow_connect(ls, sa, socklen, transport,
                                   s ? ngx_stream_get_module_srv_conf(s,

@@ -653,10 +653,8 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     /* what a new binding keeps: source, flow, instance, Path */
 
     source.data = source_buf;
-    source.len = ngx_sprintf(source_buf, "%s:%V:%ui",
-                             ctx->transport == NGX_STREAM_SIP_UDP ? "udp"
-                             : ctx->transport == NGX_STREAM_SIP_TCP ? "tcp"
-                             : "tls",
+    source.len = ngx_sprintf(source_buf, "%V:%V:%ui",
+                             &ngx_sip_transport(ctx->transport)->param,
                              &s->connection->addr_text,
                              (ngx_uint_t) ngx_inet_get_port(
                                                   s->connection->sockaddr))
