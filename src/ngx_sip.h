@@ -570,8 +570,29 @@ ngx_int_t ngx_sip_param(ngx_str_t *params, char *name, ngx_str_t *value);
 size_t ngx_sip_response_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r);
 u_char *ngx_sip_write_response(u_char *p, ngx_sip_msg_t *req,
     ngx_sip_resp_t *r);
-uint32_t ngx_sip_hash(uint32_t h, u_char *p, size_t len);
 u_char *ngx_sip_write_uint(u_char *p, ngx_uint_t n);
+
+
+/* ngx_sip_hash.c: SipHash-2-4, whole or a piece at a time, and FNV-1a */
+
+typedef struct {
+    uint64_t                    v[4];
+    u_char                      tail[8];
+    size_t                      len;
+} ngx_sip_siphash_t;
+
+void ngx_sip_siphash_init(ngx_sip_siphash_t *h, u_char *key);
+void ngx_sip_siphash_update(ngx_sip_siphash_t *h, u_char *in, size_t len);
+void ngx_sip_siphash_field(ngx_sip_siphash_t *h, u_char *p, size_t len);
+uint64_t ngx_sip_siphash_final(ngx_sip_siphash_t *h);
+uint64_t ngx_sip_siphash(u_char *key, u_char *in, size_t len);
+uint32_t ngx_sip_hash(uint32_t h, u_char *p, size_t len);
+
+/* ngx_sip_hex.c */
+u_char *ngx_sip_hex_encode(u_char *p, u_char *bin, size_t len);
+u_char *ngx_sip_write_hex(u_char *p, uint64_t v, ngx_uint_t digits);
+ngx_int_t ngx_sip_hex_digit(u_char c);
+ngx_int_t ngx_sip_hex_decode(u_char *p, size_t len, uint64_t *v);
 
 
 /* ngx_sip_forward.c: what a proxy does to the messages it forwards */
@@ -604,8 +625,6 @@ size_t ngx_sip_branch_make(u_char *buf, ngx_sip_msg_t *m, uint32_t salt,
 ngx_int_t ngx_sip_branch_check(ngx_str_t *branch, u_char *key,
     uint32_t *loop, uint32_t *salt);
 ngx_int_t ngx_sip_loop_detect(ngx_sip_msg_t *m, u_char *key);
-uint64_t ngx_sip_siphash(u_char *key, u_char *in, size_t len);
-u_char *ngx_sip_write_hex(u_char *p, uint64_t v, ngx_uint_t digits);
 
 
 /* ngx_sip_auth.c: digest authentication */
@@ -633,7 +652,6 @@ typedef struct {
 
 ngx_int_t ngx_sip_parse_credentials(ngx_str_t *value,
     ngx_sip_credentials_t *cr);
-ngx_int_t ngx_sip_auth_hex_value(ngx_str_t *hex, uint64_t *v);
 size_t ngx_sip_digest_hash(ngx_uint_t alg, ngx_str_t *parts, ngx_uint_t n,
     u_char *out);
 size_t ngx_sip_digest_response(ngx_sip_credentials_t *cr, ngx_str_t *ha1,

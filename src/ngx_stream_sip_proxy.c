@@ -1758,19 +1758,11 @@ ngx_stream_sip_host_sockaddr(ngx_str_t *host, in_port_t port,
 static void
 ngx_stream_sip_proxy_route_token(ngx_str_t *call_id, u_char *buf)
 {
-    u_char    *p;
-    uint64_t   tag;
-    ngx_uint_t i;
-
-    static u_char  hex[] = "0123456789abcdef";
+    uint64_t  tag;
 
     tag = ngx_sip_siphash(ngx_stream_sip_key, call_id->data, call_id->len);
 
-    p = buf;
-
-    for (i = 0; i < 16; i++) {
-        *p++ = hex[(tag >> ((15 - i) * 4)) & 0xf];
-    }
+    (void) ngx_sip_write_hex(buf, tag, 16);
 }
 
 
