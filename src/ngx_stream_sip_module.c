@@ -318,7 +318,7 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
         c->close = 0;
         rev->timedout = 0;
 
-        if (!c->idle || ngx_stream_sip_proxy_flow_busy(c->number)) {
+        if (!c->idle || ngx_stream_sip_flow_busy(c->number)) {
             ngx_add_timer(rev, 1000);
             return;
         }
@@ -687,6 +687,7 @@ ngx_stream_sip_message_start(ngx_stream_session_t *s,
     ctx->status = 0;
     ctx->msg_valid = 0;
     ctx->validated = 0;
+    ctx->routed = 0;
     ctx->auth_header = 0;
     ctx->has_duration = 0;
 
@@ -737,6 +738,7 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ctx->status = 0;
     ctx->msg_valid = 0;
     ctx->validated = 0;
+    ctx->routed = 0;
 
     rc = ngx_sip_parse_message(m, start, end,
                                ctx->transport != NGX_STREAM_SIP_UDP, &err);
@@ -961,7 +963,7 @@ ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
     if (local && m->ruri.user.len && m->to.tag.len == 0
         && m->method_id != NGX_SIP_ACK && m->method_id != NGX_SIP_CANCEL
         && m->method_id != NGX_SIP_REGISTER
-        && ngx_stream_sip_proxy_route(s, m) <= NGX_STREAM_SIP_ROUTE_OURS)
+        && ngx_stream_sip_proxy_route(s, ctx) <= NGX_STREAM_SIP_ROUTE_OURS)
     {
         rc = ngx_stream_sip_registrar_lookup(s, &m->ruri, &targets);
 

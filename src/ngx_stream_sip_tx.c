@@ -37,6 +37,11 @@ static ngx_int_t ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx,
     ngx_uint_t status, char *reason);
 static ngx_int_t ngx_stream_sip_branch_redial(ngx_stream_sip_branch_t *b);
 static void ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b);
+static void ngx_stream_sip_tx_flow_failed(ngx_uint_t flow);
+static void ngx_stream_sip_stx_hold(ngx_stream_sip_stx_t *stx);
+static void ngx_stream_sip_stx_unhold(ngx_stream_sip_stx_t *stx);
+static void ngx_stream_sip_branch_hold(ngx_stream_sip_branch_t *b);
+static void ngx_stream_sip_branch_unhold(ngx_stream_sip_branch_t *b);
 static ngx_stream_sip_tnode_t *ngx_stream_sip_table_find(
     ngx_stream_sip_table_t *t, ngx_str_t *branch, ngx_uint_t method,
     ngx_uint_t server);
@@ -86,9 +91,57 @@ ngx_stream_sip_tx_init(void)
         return NGX_ERROR;
     }
 
+    ngx_stream_sip_flow_on_failed(ngx_stream_sip_tx_flow_failed);
+
     ngx_stream_sip_tx_ready = 1;
 
     return NGX_OK;
+}
+
+
+/*
+ * A transaction counts on the flow it waits on (the caller's, a
+ * branch's) while it has no final answer: a leaving worker closes an
+ * idle flow only when none does (ngx_stream_sip_flow_busy()).
+ */
+
+static void
+ngx_stream_sip_stx_hold(ngx_stream_sip_stx_t *stx)
+{
+    if (stx->client_flow && !stx->held) {
+        ngx_stream_sip_flow_hold(stx->client_flow, 1);
+        stx->held = 1;
+    }
+}
+
+
+static void
+ngx_stream_sip_stx_unhold(ngx_stream_sip_stx_t *stx)
+{
+    if (stx->held) {
+        ngx_stream_sip_flow_hold(stx->client_flow, -1);
+        stx->held = 0;
+    }
+}
+
+
+static void
+ngx_stream_sip_branch_hold(ngx_stream_sip_branch_t *b)
+{
+    if (b->flow && !b->held) {
+        ngx_stream_sip_flow_hold(b->flow, 1);
+        b->held = 1;
+    }
+}
+
+
+static void
+ngx_stream_sip_branch_unhold(ngx_stream_sip_branch_t *b)
+{
+    if (b->held) {
+        ngx_stream_sip_flow_hold(b->flow, -1);
+        b->held = 0;
+    }
 }
 
 
@@ -294,6 +347,8 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         stx->node.key = ngx_stream_sip_table_key(&stx->their);
         ngx_stream_sip_table_insert(&ngx_stream_sip_stxs, &stx->node);
         stx->in_table = 1;
+
+        ngx_stream_sip_stx_hold(stx);
     }
 
     /* from here on given back by ngx_stream_sip_stx_free() */
@@ -706,6 +761,7 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
 
     b->node.key = ngx_stream_sip_table_key(&b->branch);
     ngx_stream_sip_table_insert(&ngx_stream_sip_branches, &b->node);
+    ngx_stream_sip_branch_hold(b);
 
     b->next = stx->branches;
     stx->branches = b;
@@ -946,6 +1002,8 @@ ngx_stream_sip_branch_done(ngx_stream_sip_branch_t *b, ngx_uint_t status,
     b->status = status;
     stx->active--;
 
+    ngx_stream_sip_branch_unhold(b);
+
     if (b->retransmit.timer_set) {
         ngx_del_timer(&b->retransmit);
     }
@@ -985,6 +1043,7 @@ ngx_stream_sip_branch_done(ngx_stream_sip_branch_t *b, ngx_uint_t status,
             }
 
             stx->completed = 1;
+            ngx_stream_sip_stx_unhold(stx);
 
             if (stx->method == NGX_SIP_INVITE) {
                 for (o = stx->branches; o; o = o->next) {
@@ -1087,6 +1146,7 @@ ngx_stream_sip_stx_final(ngx_stream_sip_stx_t *stx)
     status = stx->best_status;
 
     stx->completed = 1;
+    ngx_stream_sip_stx_unhold(stx);
 
     if (status == 503 && stx->upstream && stx->tried > 1) {
         (void) ngx_stream_sip_stx_answer(stx, 503,
@@ -1205,6 +1265,7 @@ ngx_stream_sip_stx_free(ngx_stream_sip_stx_t *stx)
 
     for (b = stx->branches; b; b = b->next) {
         ngx_stream_sip_table_delete(&ngx_stream_sip_branches, &b->node);
+        ngx_stream_sip_branch_unhold(b);
 
         if (b->retransmit.timer_set) {
             ngx_del_timer(&b->retransmit);
@@ -1219,6 +1280,8 @@ ngx_stream_sip_stx_free(ngx_stream_sip_stx_t *stx)
             pc->free(pc, pc->data, 0);
         }
     }
+
+    ngx_stream_sip_stx_unhold(stx);
 
     if (stx->in_table) {
         ngx_stream_sip_table_delete(&ngx_stream_sip_stxs, &stx->node);
@@ -1397,58 +1460,13 @@ ngx_stream_sip_branch_ack(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *resp)
 
 
 /*
- * Whether a transaction still needs a connection: a request that came on
- * it and has no final answer yet, or a branch sent over it that has none.
- * A worker that leaves (nginx -s reload) closes the connection only then.
- * Walks every transaction: only a leaving worker asks, once a second.
- */
-
-ngx_uint_t
-ngx_stream_sip_proxy_flow_busy(ngx_uint_t flow)
-{
-    ngx_uint_t                i;
-    ngx_stream_sip_tnode_t   *node;
-    ngx_stream_sip_stx_t     *stx;
-    ngx_stream_sip_branch_t  *b;
-
-    if (!ngx_stream_sip_tx_ready) {
-        return 0;
-    }
-
-    for (i = 0; i < ngx_stream_sip_branches.size; i++) {
-        for (node = ngx_stream_sip_branches.buckets[i]; node;
-             node = node->next)
-        {
-            b = (ngx_stream_sip_branch_t *) node;
-
-            if (b->flow == flow && !b->completed) {
-                return 1;
-            }
-        }
-    }
-
-    for (i = 0; i < ngx_stream_sip_stxs.size; i++) {
-        for (node = ngx_stream_sip_stxs.buckets[i]; node; node = node->next) {
-            stx = (ngx_stream_sip_stx_t *) node;
-
-            if (stx->client_flow == flow && !stx->completed) {
-                return 1;
-            }
-        }
-    }
-
-    return 0;
-}
-
-
-/*
  * A connection of ours never came up (refused, timed out, a certificate
  * that failed verification): the branches waiting for it fail now, as a
  * 503 of the next hop, which moves an upstream to its next peer.
  */
 
-void
-ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
+static void
+ngx_stream_sip_tx_flow_failed(ngx_uint_t flow)
 {
     ngx_uint_t                 i, n;
     ngx_stream_sip_tnode_t    *node;
@@ -1515,17 +1533,19 @@ ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
 static ngx_int_t
 ngx_stream_sip_branch_redial(ngx_stream_sip_branch_t *b)
 {
-    socklen_t              socklen;
-    ngx_uint_t             transport, flow;
-    ngx_sip_msg_t          m;
-    ngx_sockaddr_t         sa;
-    ngx_stream_sip_stx_t  *stx;
+    socklen_t               socklen;
+    ngx_uint_t              transport, flow;
+    ngx_sip_msg_t           m;
+    ngx_sockaddr_t          sa;
+    ngx_stream_sip_stx_t   *stx;
+    ngx_stream_sip_route_t  r;
 
     stx = b->stx;
     flow = 0;
 
     if (ngx_stream_sip_reparse(&stx->orig, &m) != NGX_OK
-        || ngx_stream_sip_route_hop(&m, stx->pop_route, &sa, &socklen,
+        || ngx_stream_sip_route_parse(&m, stx->pool, &r) != NGX_OK
+        || ngx_stream_sip_route_hop(&m, &r, stx->pop_route, &sa, &socklen,
                                     &transport)
            != NGX_OK)
     {
@@ -1556,6 +1576,8 @@ ngx_stream_sip_branch_redial(ngx_stream_sip_branch_t *b)
     b->completed = 1;
     b->status = 480;
     stx->active--;
+
+    ngx_stream_sip_branch_unhold(b);
 
     if (b->timeout.timer_set) {
         ngx_del_timer(&b->timeout);
@@ -1599,6 +1621,8 @@ ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b)
     ngx_log_error(NGX_LOG_INFO, stx->log, 0,
                   "SIP proxy: next hop takes no TCP, %uz bytes over UDP",
                   b->sent.len);
+
+    ngx_stream_sip_branch_unhold(b);
 
     b->flow = 0;
     b->upgraded = 0;
