@@ -15,10 +15,18 @@
 #include "ngx_stream_sip_compat.h"
 
 
-#define NGX_STREAM_SIP_UDP   0
-#define NGX_STREAM_SIP_TCP   1
-#define NGX_STREAM_SIP_TLS   2
-#define NGX_STREAM_SIP_NONE  3
+/* the core's transport ids (ngx_sip_transport.c) */
+#define NGX_STREAM_SIP_UDP   NGX_SIP_TRANSPORT_UDP
+#define NGX_STREAM_SIP_TCP   NGX_SIP_TRANSPORT_TCP
+#define NGX_STREAM_SIP_TLS   NGX_SIP_TRANSPORT_TLS
+#define NGX_STREAM_SIP_WS    NGX_SIP_TRANSPORT_WS
+#define NGX_STREAM_SIP_WSS   NGX_SIP_TRANSPORT_WSS
+#define NGX_STREAM_SIP_NONE  NGX_SIP_TRANSPORT_NONE
+
+/* the transports the module sends requests and responses on */
+#define ngx_stream_sip_sends_on(transport)                                   \
+    ((transport) == NGX_STREAM_SIP_UDP || (transport) == NGX_STREAM_SIP_TCP  \
+     || (transport) == NGX_STREAM_SIP_TLS)
 
 
 typedef struct {
@@ -194,10 +202,6 @@ ngx_uint_t ngx_stream_sip_auth_known(ngx_stream_session_t *s,
     ngx_str_t *user);
 
 ngx_int_t ngx_stream_sip_output(ngx_stream_session_t *s, ngx_str_t *msg);
-char *ngx_stream_sip_transport_name(ngx_uint_t transport);
-
-ngx_uint_t ngx_stream_sip_transport_id(ngx_str_t *name);
-
 ngx_int_t ngx_stream_sip_flow_add(ngx_stream_session_t *s);
 void ngx_stream_sip_flow_delete(ngx_stream_session_t *s);
 ngx_stream_session_t *ngx_stream_sip_flow_find(ngx_uint_t number);

@@ -190,16 +190,16 @@ ngx_stream_sip_location_file_fill(ngx_stream_sip_location_read_t *rd,
 static u_char *
 ngx_stream_sip_location_file_field(u_char *dst, u_char *src, size_t len)
 {
-    static u_char  hex[] = "0123456789ABCDEF";
-
     while (len--) {
         if (*src == '%' || *src == '\t' || *src == CR || *src == LF
             || *src == '\0')
         {
+            /* uppercase, as RFC 3986 2.1 asks and the files so far have */
+
             *dst++ = '%';
-            *dst++ = hex[*src >> 4];
-            *dst++ = hex[*src & 0xf];
-            src++;
+            dst = ngx_sip_hex_encode(dst, src++, 1);
+            dst[-2] = ngx_toupper(dst[-2]);
+            dst[-1] = ngx_toupper(dst[-1]);
             continue;
         }
 
@@ -323,6 +323,7 @@ ngx_stream_sip_location_file_line(ngx_stream_sip_location_t *loc, u_char *p,
     u_char *end, time_t now)
 {
     u_char                             *f, *d;
+    uint64_t                            c;
     ngx_int_t                           v[4];
     ngx_str_t                           field[11];
     ngx_uint_t                          i;
@@ -337,11 +338,13 @@ ngx_stream_sip_location_file_line(ngx_stream_sip_location_t *loc, u_char *p,
 
         while (p < end && *p != '\t') {
             if (*p == '%') {
-                if (end - p < 3 || ngx_hextoi(p + 1, 2) == NGX_ERROR) {
+                if (end - p < 3
+                    || ngx_sip_hex_decode(p + 1, 2, &c) != NGX_OK)
+                {
                     return NGX_ERROR;
                 }
 
-                *d++ = (u_char) ngx_hextoi(p + 1, 2);
+                *d++ = (u_char) c;
                 p += 3;
                 continue;
             }

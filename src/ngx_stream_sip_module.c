@@ -1134,11 +1134,9 @@ void
 ngx_stream_sip_respond(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_uint_t status, ngx_str_t *reason, ngx_str_t *extra)
 {
-    u_char            *p, *buf, tag[8], hex[] = "0123456789abcdef";
+    u_char            *p, *buf;
     size_t             len;
-    uint32_t           h;
-    ngx_str_t          host;
-    ngx_uint_t         i, port;
+    ngx_uint_t         port;
     ngx_sip_msg_t     *m;
     ngx_sip_resp_t     r;
     ngx_connection_t  *c;
@@ -1149,50 +1147,12 @@ ngx_stream_sip_respond(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     ctx->status = status;
 
-    ngx_memzero(&r, sizeof(ngx_sip_resp_t));
-
-    r.status = status;
-    r.reason = *reason;
+    ngx_sip_response_init(&r, m, status, reason, &c->addr_text,
+                          ngx_inet_get_port(c->sockaddr), ngx_stream_sip_key);
 
     if (extra) {
         r.extra = *extra;
     }
-
-    /* received= whenever the sent-by host is not the source (18.2.1) */
-
-    host = m->via.host;
-
-    if (host.len > 2 && host.data[0] == '[') {
-        host.data++;
-        host.len -= 2;
-    }
-
-    if (m->via.text.len
-        && (host.len != c->addr_text.len
-            || ngx_strncasecmp(host.data, c->addr_text.data, host.len) != 0))
-    {
-        r.received = c->addr_text;
-    }
-
-    if (m->via.has_rport) {
-        r.rport = ngx_inet_get_port(c->sockaddr);
-    }
-
-    /*
-     * The same tag for every retransmission of the request, whichever
-     * worker answers it.
-     */
-
-    h = ngx_sip_hash(0, m->call_id.data, m->call_id.len);
-    h = ngx_sip_hash(h, m->from.tag.data, m->from.tag.len);
-    h = ngx_sip_hash(h, m->via.branch.data, m->via.branch.len);
-
-    for (i = 0; i < 8; i++) {
-        tag[i] = hex[(h >> (i * 4)) & 0xf];
-    }
-
-    r.to_tag.data = tag;
-    r.to_tag.len = 8;
 
     len = ngx_sip_response_size(m, &r);
 
@@ -1725,7 +1685,7 @@ ngx_stream_sip_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         && (ngx_inet_addr(host.data, host.len) != INADDR_NONE
             || host.data[0] == '['))
     {
-        port = (sscf->pass_transport == NGX_STREAM_SIP_TLS) ? 5061 : 5060;
+        port = ngx_sip_transport_port(sscf->pass_transport);
     }
 
     if (port) {

@@ -281,9 +281,9 @@ ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host, ngx_uint_t *port,
         end = params.data;
 
         if (ngx_sip_uri_param(&params, "transport", &value) == NGX_OK) {
-            *transport = ngx_stream_sip_transport_id(&value);
+            *transport = ngx_sip_transport_id(&value);
 
-            if (*transport == NGX_STREAM_SIP_NONE) {
+            if (!ngx_stream_sip_sends_on(*transport)) {
                 return NGX_ERROR;
             }
         }
@@ -371,7 +371,7 @@ ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri, ngx_sockaddr_t *sa,
     *transport = NGX_STREAM_SIP_UDP;
 
     if (uri->transport.len) {
-        *transport = ngx_stream_sip_transport_id(&uri->transport);
+        *transport = ngx_sip_transport_id(&uri->transport);
     }
 
     if (uri->scheme_id == NGX_SIP_SCHEME_SIPS) {
@@ -381,15 +381,14 @@ ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri, ngx_sockaddr_t *sa,
         return NGX_ERROR;
     }
 
-    if (*transport == NGX_STREAM_SIP_NONE) {
+    if (!ngx_stream_sip_sends_on(*transport)) {
         return NGX_ERROR;
     }
 
     return ngx_stream_sip_host_sockaddr(uri->maddr.len ? &uri->maddr
                                                        : &uri->host,
                                         uri->port ? uri->port
-                                        : (*transport == NGX_STREAM_SIP_TLS
-                                           ? 5061 : 5060),
+                                        : ngx_sip_transport_port(*transport),
                                         sa, socklen);
 }
 
@@ -728,35 +727,6 @@ ngx_stream_sip_udp_host(ngx_connection_t *c, ngx_listening_t *ls,
                               NGX_SOCKADDR_STRLEN, 1);
 
     return NGX_OK;
-}
-
-
-char *
-ngx_stream_sip_transport_name(ngx_uint_t transport)
-{
-    return transport == NGX_STREAM_SIP_TLS ? "TLS"
-           : transport == NGX_STREAM_SIP_TCP ? "TCP" : "UDP";
-}
-
-
-ngx_uint_t
-ngx_stream_sip_transport_id(ngx_str_t *name)
-{
-    if (name->len == 3) {
-        if (ngx_strncasecmp(name->data, (u_char *) "udp", 3) == 0) {
-            return NGX_STREAM_SIP_UDP;
-        }
-
-        if (ngx_strncasecmp(name->data, (u_char *) "tcp", 3) == 0) {
-            return NGX_STREAM_SIP_TCP;
-        }
-
-        if (ngx_strncasecmp(name->data, (u_char *) "tls", 3) == 0) {
-            return NGX_STREAM_SIP_TLS;
-        }
-    }
-
-    return NGX_STREAM_SIP_NONE;
 }
 
 

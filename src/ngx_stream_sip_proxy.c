@@ -512,8 +512,8 @@ ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
         return NGX_ERROR;
     }
 
-    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%s %V;branch=%*s;rport",
-                            ngx_stream_sip_transport_name(transport), &host,
+    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%V %V;branch=%*s;rport",
+                            &ngx_sip_transport(transport)->via, &host,
                             len, branch)
                 - f.via.data;
 
@@ -683,7 +683,7 @@ ngx_stream_sip_response(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         ls = s ? ngx_stream_sip_udp_listening(s->connection)
                : ngx_stream_sip_udp_listening_for(sa.sockaddr.sa_family, 0);
 
-        transport = ngx_stream_sip_transport_id(&fwd.via.transport);
+        transport = ngx_sip_transport_id(&fwd.via.transport);
 
         if (transport == NGX_STREAM_SIP_TCP
             || transport == NGX_STREAM_SIP_TLS)
@@ -896,7 +896,7 @@ ngx_stream_sip_response_stream(ngx_stream_session_t *s, ngx_sip_msg_t *m,
     if (flow == 0) {
         ngx_inet_set_port(&sa->sockaddr,
                           fwd->via.port ? fwd->via.port
-                          : (transport == NGX_STREAM_SIP_TLS ? 5061 : 5060));
+                          : ngx_sip_transport_port(transport));
 
         flow = ngx_stream_sip_flow_connect(ls, sa, socklen, transport,
                                   s ? ngx_stream_get_module_srv_conf(s,

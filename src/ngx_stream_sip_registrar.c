@@ -368,7 +368,7 @@ ngx_stream_sip_register_size(ngx_stream_session_t *s, ngx_sip_msg_t *m,
     ngx_str_set(&r.reason, "OK");
     r.received = s->connection->addr_text;
     r.rport = 65535;
-    r.to_tag.len = 8;
+    r.to_tag.len = NGX_SIP_TO_TAG_LEN;
 
     len = ngx_sip_response_size(m, &r)
           + sizeof("Path: " CRLF "Supported: path" CRLF) + path->len;
@@ -581,14 +581,12 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     /* what a new binding keeps: source, flow, instance, Path */
 
     rg->source.data = rg->source_buf;
-    rg->source.len = ngx_sprintf(rg->source_buf, "%s:%V:%ui",
-                             ctx->transport == NGX_STREAM_SIP_UDP ? "udp"
-                             : ctx->transport == NGX_STREAM_SIP_TCP ? "tcp"
-                             : "tls",
-                             &s->connection->addr_text,
-                             (ngx_uint_t) ngx_inet_get_port(
+    rg->source.len = ngx_sprintf(rg->source_buf, "%V:%V:%ui",
+                                 &ngx_sip_transport(ctx->transport)->param,
+                                 &s->connection->addr_text,
+                                 (ngx_uint_t) ngx_inet_get_port(
                                                   s->connection->sockaddr))
-                 - rg->source_buf;
+                     - rg->source_buf;
 
     /* all Path values as one Route value, to be used as it is */
 
@@ -925,7 +923,7 @@ ngx_stream_sip_redirect(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         ngx_str_set(&r.reason, "Moved Temporarily");
         r.received = s->connection->addr_text;
         r.rport = 65535;
-        r.to_tag.len = 8;
+        r.to_tag.len = NGX_SIP_TO_TAG_LEN;
 
         rd->max = ngx_sip_response_size(&ctx->msg, &r);
         rd->max = (rd->max < NGX_STREAM_SIP_UDP_MAX)

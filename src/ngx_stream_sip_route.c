@@ -249,12 +249,11 @@ ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s, ngx_sip_msg_t *m,
             r->worker = worker;
             r->transport = (addr->uri.scheme_id == NGX_SIP_SCHEME_SIPS)
                            ? NGX_STREAM_SIP_TLS
-                           : ngx_stream_sip_transport_id(
-                                                   &addr->uri.transport);
+                           : ngx_sip_transport_id(&addr->uri.transport);
             r->ob = (ngx_sip_uri_param(&addr->uri.params, "ob", &value)
                      == NGX_OK);
 
-            if (r->transport == NGX_STREAM_SIP_NONE
+            if (!ngx_stream_sip_sends_on(r->transport)
                 || r->transport == NGX_STREAM_SIP_UDP)
             {
                 r->flow = 0;
@@ -310,10 +309,9 @@ ngx_stream_sip_route_is_us(ngx_stream_session_t *s, ngx_sip_uri_t *uri)
     port = uri->port;
 
     if (port == 0) {
-        port = (uri->scheme_id == NGX_SIP_SCHEME_SIPS
-                || ngx_stream_sip_transport_id(&uri->transport)
-                   == NGX_STREAM_SIP_TLS)
-               ? 5061 : 5060;
+        port = ngx_sip_transport_port(uri->scheme_id == NGX_SIP_SCHEME_SIPS
+                                      ? NGX_STREAM_SIP_TLS
+                                      : ngx_sip_transport_id(&uri->transport));
     }
 
     host = uri->maddr.len ? uri->maddr : uri->host;
@@ -483,8 +481,8 @@ ngx_stream_sip_flow_route(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
                         token);
 
     } else {
-        p = ngx_sprintf(p, "<sip:%V;transport=%s;lr;nsip=%*s", &host,
-                        transport == NGX_STREAM_SIP_TLS ? "tls" : "tcp",
+        p = ngx_sprintf(p, "<sip:%V;transport=%V;lr;nsip=%*s", &host,
+                        &ngx_sip_transport(transport)->param,
                         (size_t) 16, token);
     }
 
@@ -806,17 +804,9 @@ ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_stream_sip_route_t *r,
 void
 ngx_stream_sip_proxy_route_token(ngx_str_t *call_id, u_char *buf)
 {
-    u_char    *p;
-    uint64_t   tag;
-    ngx_uint_t i;
-
-    static u_char  hex[] = "0123456789abcdef";
+    uint64_t  tag;
 
     tag = ngx_sip_siphash(ngx_stream_sip_key, call_id->data, call_id->len);
 
-    p = buf;
-
-    for (i = 0; i < 16; i++) {
-        *p++ = hex[(tag >> ((15 - i) * 4)) & 0xf];
-    }
+    (void) ngx_sip_write_hex(buf, tag, 16);
 }

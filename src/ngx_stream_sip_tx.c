@@ -904,8 +904,8 @@ ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *m,
         return NGX_ERROR;
     }
 
-    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%s %V;branch=%V;rport%s%s",
-                            ngx_stream_sip_transport_name(transport), host,
+    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%V %V;branch=%V;rport%s%s",
+                            &ngx_sip_transport(transport)->via, host,
                             &b->branch, ftoken[0] ? ";nfl=" : "", ftoken)
                 - f.via.data;
 
@@ -1352,7 +1352,8 @@ static ngx_int_t
 ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx, ngx_uint_t status,
     char *reason)
 {
-    u_char           *p;
+    u_char           *p, text[NGX_SOCKADDR_STRLEN];
+    ngx_str_t         addr, why;
     ngx_sip_msg_t     m;
     ngx_sip_resp_t    r;
 
@@ -1360,11 +1361,22 @@ ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx, ngx_uint_t status,
         return NGX_ERROR;
     }
 
-    ngx_memzero(&r, sizeof(ngx_sip_resp_t));
-    r.status = status;
-    r.reason.data = (u_char *) reason;
-    r.reason.len = ngx_strlen(reason);
-    ngx_str_set(&r.to_tag, "ngxsip0");
+    /*
+     * As ngx_stream_sip_respond() does: the caller's address for
+     * received, its port for rport (stx->client has the source port
+     * whenever the request asked for rport).
+     */
+
+    addr.data = text;
+    addr.len = ngx_sock_ntop(&stx->client.sockaddr, stx->client_len, text,
+                             NGX_SOCKADDR_STRLEN, 0);
+
+    why.data = (u_char *) reason;
+    why.len = ngx_strlen(reason);
+
+    ngx_sip_response_init(&r, &m, status, &why, &addr,
+                          ngx_inet_get_port(&stx->client.sockaddr),
+                          ngx_stream_sip_key);
 
     p = ngx_pnalloc(stx->pool, ngx_sip_response_size(&m, &r));
     if (p == NULL) {
