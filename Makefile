@@ -22,6 +22,8 @@ MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
                src/ngx_stream_sip_auth.c src/ngx_stream_sip_limit.c \
                src/ngx_stream_sip_flow.c src/ngx_stream_sip_ssl.c \
                src/ngx_stream_sip_table.c src/ngx_stream_sip_tx_limit.c \
+               src/ngx_stream_sip_phase.c src/ngx_stream_sip_local.c \
+               src/ngx_stream_sip_delay.c \
                src/ngx_stream_sip.h src/ngx_stream_sip_compat.h \
                src/ngx_sip.h src/ngx_sip_ws.h
 UNIT_TESTS  := $(patsubst tests/%.c,$(OBJS)/tests/%,$(wildcard tests/test_*.c))
