@@ -116,6 +116,8 @@ ngx_int_t ngx_stream_sip_phase_wait(ngx_stream_session_t *s,
     void *data);
 void ngx_stream_sip_phase_resume(ngx_stream_session_t *s, ngx_int_t rc);
 void ngx_stream_sip_phase_abort(ngx_stream_sip_ctx_t *ctx);
+ngx_uint_t ngx_stream_sip_phase_may_wait(ngx_stream_session_t *s);
+ngx_uint_t ngx_stream_sip_delay_enabled(ngx_stream_session_t *s);
 
 ngx_int_t ngx_stream_sip_local_phase(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);

@@ -128,6 +128,17 @@ ngx_stream_sip_delay_phase(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 }
 
 
+ngx_uint_t
+ngx_stream_sip_delay_enabled(ngx_stream_session_t *s)
+{
+    ngx_stream_sip_delay_srv_conf_t  *dscf;
+
+    dscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_delay_module);
+
+    return dscf->delay != 0;
+}
+
+
 static void
 ngx_stream_sip_delay_handler(ngx_event_t *ev)
 {

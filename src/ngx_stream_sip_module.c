@@ -994,9 +994,12 @@ ngx_stream_sip_owner(ngx_stream_session_t *s, ngx_sip_msg_t *m)
      * A REGISTER for our registrar needs nothing a worker holds: the
      * bindings are in shared memory, and a retransmission is told there by
      * its branch.  Whoever reads it answers it: no pass, no second parse.
+     * Unless it may wait in a phase: its retransmissions are then told by
+     * the worker it waits in.
      */
 
     if (m->request && m->method_id == NGX_SIP_REGISTER
+        && !ngx_stream_sip_phase_may_wait(s)
         && ngx_stream_sip_registrar_owns(s, m))
     {
         return -1;

@@ -409,6 +409,18 @@ ngx_stream_sip_phase_cleanup(void *data)
 
 
 /*
+ * Whether a request of this server may wait in a phase: then the worker
+ * it waits in is the one to tell its retransmissions.
+ */
+
+ngx_uint_t
+ngx_stream_sip_phase_may_wait(ngx_stream_session_t *s)
+{
+    return ngx_stream_sip_delay_enabled(s);
+}
+
+
+/*
  * The phases below only call what the registrar and the proxy offer; what
  * each needs to know of the request is decided here, once.
  */
