@@ -113,6 +113,11 @@ EOF
     is($finals[0] && $finals[0]{code}, 486, "$w: UDP INVITE: 486 relayed");
     ok($seen{ACK}, "$w: UDP INVITE: the hop-by-hop ACK to the UAS");
     if ($delay) {
+
+        # a retransmission processed after the wait would meet the
+        # transaction, which answers it again
+        is(join(' ', map { $_->{code} } @got), '100 486',
+            "$w: UDP INVITE: the retransmissions absorbed while it waited");
         ok(@got && $got[0]{at} >= $DELAY * 0.9,
             "$w: nothing answered before the delay is over ("
             . (@got ? sprintf('%.2f', $got[0]{at}) : 'none') . 's)');
