@@ -35,12 +35,12 @@
 
 
 struct ngx_stream_sip_wait_s {
-    ngx_stream_sip_tnode_t          node;
+    ngx_stream_sip_tnode_t          node;     /* by the top Via branch */
     ngx_stream_session_t           *session;
     ngx_sip_msg_t                  *msg;
     ngx_stream_sip_wait_cancel_pt   cancel;
     void                           *data;
-    unsigned                        cancelled:1;
+    unsigned                        cancelled:1;  /* a CANCEL came */
 };
 
 
@@ -234,12 +234,12 @@ ngx_int_t
 ngx_stream_sip_phase_wait(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_stream_sip_wait_cancel_pt cancel, void *data)
 {
-    ngx_uint_t               i;
-    ngx_sip_msg_t           *m;
-    ngx_connection_t        *c;
-    ngx_sip_header_t        *headers;
-    ngx_pool_cleanup_t      *cln;
-    ngx_stream_sip_wait_t   *w;
+    ngx_uint_t              i;
+    ngx_sip_msg_t          *m;
+    ngx_connection_t       *c;
+    ngx_sip_header_t       *headers;
+    ngx_pool_cleanup_t     *cln;
+    ngx_stream_sip_wait_t  *w;
 
     c = s->connection;
     m = &ctx->msg;
@@ -288,19 +288,16 @@ ngx_stream_sip_phase_wait(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         ctx->wait_cleanup = 1;
     }
 
-    if (m->headers != headers) {
-        ngx_memcpy(headers, m->headers,
-                   m->nheaders * sizeof(ngx_sip_header_t));
+    ngx_memcpy(headers, m->headers, m->nheaders * sizeof(ngx_sip_header_t));
 
-        for (i = 0; i < NGX_SIP_HDR_MAX; i++) {
-            if (m->hdr[i]) {
-                m->hdr[i] = headers + (m->hdr[i] - m->headers);
-            }
+    for (i = 0; i < NGX_SIP_HDR_MAX; i++) {
+        if (m->hdr[i]) {
+            m->hdr[i] = headers + (m->hdr[i] - m->headers);
         }
-
-        m->headers = headers;
-        m->max_headers = m->nheaders;
     }
+
+    m->headers = headers;
+    m->max_headers = m->nheaders;
 
     w->session = s;
     w->msg = m;
