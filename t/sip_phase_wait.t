@@ -65,13 +65,15 @@ EOF
             if $m eq 'INVITE';
     };
 
-    # sends $msg at the times of @at (s from now), reads the client's
-    # answers and serves the UAS for $for s; ACKs a non-2xx final
+    # sends each [time, message] of $msgs (s from now), reads the
+    # client's answers and serves the UAS for $for s; ACKs a non-2xx
+    # final to the INVITE $req (the first message unless given)
     my $udp_call = sub {
-        my ($c, $msgs, $for) = @_;
+        my ($c, $msgs, $for, $req) = @_;
+        $req //= $msgs->[0][1];
         my $sel = IO::Select->new($c, $uas);
         my $start = time();
-        my (@got, $final_at);
+        my @got;
         my @todo = @$msgs;
         while (time() - $start < $for) {
             while (@todo && time() - $start >= $todo[0][0]) {
@@ -91,7 +93,7 @@ EOF
                 $r->{at} = time() - $start;
                 push @got, $r;
                 if ($r->{code} >= 300 && $buf =~ /^CSeq:\s*\d+ INVITE/mi) {
-                    udp_send($c, sip_ack($msgs->[0][1], $buf), '127.0.0.1',
+                    udp_send($c, sip_ack($req, $buf), '127.0.0.1',
                         $proxy);
                 }
             }
@@ -232,6 +234,31 @@ EOF
         my $r = parse_sip($msgs->[0]);
         is($r && $r->{code}, 200,
             "$w: closed connections while messages waited, then served");
+    }
+
+    # 6: a reload while requests wait: the leaving workers finish them
+
+    if ($delay) {
+        my $s = tcp_connect(port => $proxy);
+        stream_send($s, sip_request(method => 'OPTIONS', transport => 'TCP',
+            via_port => $s->sockport, call_id => 'wait-reload-tcp'));
+        $invite = sip_request(method => 'INVITE', uri => 'sip:bob@example.com',
+            via_port => $c->sockport, call_id => 'wait-reload');
+        udp_send($c, $invite, '127.0.0.1', $proxy);
+        sleep 0.15;
+        kill 'HUP', $t->{pid};
+        %seen = ();
+        @got = $udp_call->($c, [], 2 + $delay, $invite);
+        @finals = grep { $_->{code} >= 200 } @got;
+        is($finals[0] && $finals[0]{code}, 486,
+            "$w: reload while a UDP INVITE waits: 486 relayed");
+        is($seen{INVITE}, 1, "$w: reload while a UDP INVITE waits: "
+            . 'forwarded once');
+        my ($msgs) = stream_recv($s, 1, 3);
+        my $r = parse_sip($msgs->[0]);
+        is($r && $r->{code}, 200,
+            "$w: reload while a TCP request waits: answered");
+        close $s;
     }
 
     if ($delay) {
