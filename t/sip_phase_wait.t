@@ -44,12 +44,15 @@ stream {
         sip_domain example.com;
         sip_registrar loc;
         sip_pass 127.0.0.1:%%PORT_1%%;
+        sip_timers 4s 8s 5s;
         $directive
         access_log %%PREFIX%%/logs/sip.log sip;
     }
 }
 EOF
 
+    # T1 of 4 s: no Timer A copy of an INVITE reaches the UAS during a
+    # flow, even under load; every INVITE it counts is a forwarding
     my $uas = udp_socket(port => $t->port(1));
     $t->run();
 
@@ -108,7 +111,7 @@ EOF
         via_port => $c->sockport, call_id => "wait-inv-$delay");
     %seen = ();
     my @got = $udp_call->($c, [[0, $invite], [0.1, $invite],
-        [0.25, $invite]], 1.5 + $delay);
+        [0.25, $invite]], 2.5 + $delay);
     my @finals = grep { $_->{code} >= 200 } @got;
     is($seen{INVITE}, 1, "$w: UDP INVITE and its retransmissions: "
         . 'forwarded once');
@@ -134,7 +137,7 @@ EOF
         $cancel =~ s/^(CSeq: \d+) INVITE/$1 CANCEL/m;
         %seen = ();
         @got = $udp_call->($c, [[0, $invite], [0.1, $cancel]],
-            1.5 + $delay);
+            2.5 + $delay);
         my ($c200) = grep { $_->{code} == 200 } @got;
         my ($c487) = grep { $_->{code} == 487 } @got;
         ok($c200 && $c200->{h}{cseq}[0] =~ /CANCEL/,
