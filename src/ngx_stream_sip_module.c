@@ -746,12 +746,25 @@ void
 ngx_stream_sip_message_wait(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx)
 {
+    ngx_socket_t       fd;
     ngx_connection_t  *c;
 
     c = s->connection;
 
     if (ctx->transport == NGX_STREAM_SIP_UDP) {
         ngx_delete_udp_connection(c);
+
+        /*
+         * A worker that leaves (reload) closes the listening sockets; the
+         * answer goes from our copy of the socket, open while we live.
+         */
+
+        fd = ngx_stream_sip_udp_fd(c->listening);
+
+        if (fd != (ngx_socket_t) -1) {
+            c->fd = fd;
+        }
+
         return;
     }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
-# A phase that waits (sip_debug_delay), 4 workers, and the same flows
-# without it: an INVITE over UDP to a fake UAS whose retransmissions
+# A phase that waits (sip_debug_delay), 4 workers and 1, and the same
+# flows without it: an INVITE over UDP to a fake UAS whose retransmissions
 # arrive while it waits, forwarded once; a CANCEL of an INVITE that
 # waits (200, then 487); a REGISTER, its retransmission absorbed;
 # pipelined requests on one TCP and one TLS connection, answered in
@@ -22,13 +22,17 @@ my $DELAY = 0.5;
 
 *sip_ack = \&NgxSip::sip_ack;
 
-for my $delay ($DELAY, 0) {
-    my $w = $delay ? "delay ${DELAY}s" : 'no delay';
+# with one worker, the worker that reads a datagram is the one it waits
+# in: its answer after a reload must not go from the closed listening
+
+for my $run ([$DELAY, 4], [0, 4], [$DELAY, 1]) {
+    my ($delay, $workers) = @$run;
+    my $w = ($delay ? "delay ${DELAY}s" : 'no delay') . ", $workers workers";
     my $t = NgxSip->new()->make_cert('localhost');
     my $directive = $delay ? 'sip_debug_delay ' . ($DELAY * 1000) . 'ms;'
         : '';
 
-    $t->write_conf(<<"EOF", workers => 4);
+    $t->write_conf(<<"EOF", workers => $workers);
 stream {
     sip_location_zone loc:1m;
 
