@@ -95,6 +95,10 @@ typedef struct {
 } ngx_stream_sip_route_t;
 
 
+/* a message waiting in a phase: ngx_stream_sip_phase.c */
+typedef struct ngx_stream_sip_wait_s  ngx_stream_sip_wait_t;
+
+
 typedef struct {
     ngx_stream_session_t       *session;
 
@@ -123,6 +127,13 @@ typedef struct {
     ngx_msec_t                  duration;         /* $sip_duration */
     ngx_stream_sip_saved_t      saved;
 
+    /* the phase to run next, and the wait a phase suspended it in */
+    ngx_uint_t                  phase;
+    ngx_stream_sip_wait_t      *wait;
+    ngx_stream_sip_saved_t      parked;           /* its own, meanwhile */
+
+    unsigned                    local:1;          /* the R-URI names us */
+    unsigned                    wait_cleanup:1;
     unsigned                    close_after_output:1;
     unsigned                    failed:1;
     unsigned                    preread:1;
@@ -131,6 +142,45 @@ typedef struct {
     unsigned                    flow:1;           /* in the flow table */
     unsigned                    has_duration:1;
 } ngx_stream_sip_ctx_t;
+
+
+/*
+ * The phases of a request (ngx_stream_sip_phase.c).  A handler returns
+ * NGX_OK or NGX_DECLINED: the next phase; NGX_DONE (or NGX_ERROR): the
+ * request is finished, answered, forwarded or dropped; NGX_AGAIN: it
+ * waits, after ngx_stream_sip_phase_wait(), until whatever it waits for
+ * calls ngx_stream_sip_phase_resume().
+ */
+typedef ngx_int_t (*ngx_stream_sip_phase_pt)(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+typedef void (*ngx_stream_sip_wait_cancel_pt)(void *data);
+
+ngx_int_t ngx_stream_sip_phase_run(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+ngx_int_t ngx_stream_sip_phase_wait(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_stream_sip_wait_cancel_pt cancel,
+    void *data);
+void ngx_stream_sip_phase_resume(ngx_stream_session_t *s, ngx_int_t rc);
+void ngx_stream_sip_phase_abort(ngx_stream_sip_ctx_t *ctx);
+ngx_uint_t ngx_stream_sip_phase_may_wait(ngx_stream_session_t *s);
+ngx_uint_t ngx_stream_sip_delay_enabled(ngx_stream_session_t *s);
+
+ngx_int_t ngx_stream_sip_local_phase(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+ngx_int_t ngx_stream_sip_answer_phase(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+ngx_int_t ngx_stream_sip_auth_phase(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+ngx_int_t ngx_stream_sip_delay_phase(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+
+/* the lifetime of a message that waits: ngx_stream_sip_module.c */
+void ngx_stream_sip_message_wait(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+void ngx_stream_sip_message_resume(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+void ngx_stream_sip_message_finish(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
 
 
 /* TLS towards peers: ngx_stream_sip_ssl.c */
@@ -324,6 +374,7 @@ extern ngx_module_t  ngx_stream_sip_auth_module;
 extern ngx_module_t  ngx_stream_sip_limit_module;
 extern ngx_module_t  ngx_stream_sip_ssl_module;
 extern ngx_module_t  ngx_stream_sip_tx_limit_module;
+extern ngx_module_t  ngx_stream_sip_delay_module;
 
 
 #endif /* _NGX_STREAM_SIP_H_INCLUDED_ */

@@ -1243,3 +1243,21 @@ ngx_stream_sip_auth_cleanup_file(void *data)
         f->pool = NULL;
     }
 }
+
+
+/*
+ * The auth phase: credentials before anything is looked up, so that
+ * nothing can be enumerated; a REGISTER for another domain is not ours
+ * to challenge.
+ */
+
+ngx_int_t
+ngx_stream_sip_auth_phase(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
+{
+    if (!ctx->local && ctx->msg.method_id == NGX_SIP_REGISTER) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_stream_sip_auth_handler(s, ctx) == NGX_OK
+           ? NGX_DECLINED : NGX_DONE;
+}

@@ -42,8 +42,6 @@ static void ngx_stream_sip_process(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, u_char *start, u_char *end);
 static ngx_int_t ngx_stream_sip_owner(ngx_stream_session_t *s,
     ngx_sip_msg_t *m);
-static void ngx_stream_sip_request(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx);
 static void ngx_stream_sip_respond_error(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_error_t *err);
 static u_char *ngx_stream_sip_reserve(ngx_stream_session_t *s,
@@ -182,16 +180,6 @@ static ngx_uint_t  ngx_stream_sip_used;
 u_char  ngx_stream_sip_key[16];
 
 
-static ngx_str_t  ngx_stream_sip_options_headers = ngx_string(
-    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, SUBSCRIBE, "
-    "NOTIFY, PUBLISH, INFO, REFER, MESSAGE, UPDATE" CRLF
-    "Accept: application/sdp" CRLF
-    "Supported: path" CRLF);
-
-static ngx_str_t  ngx_stream_sip_allow_header = ngx_string(
-    "Allow: OPTIONS" CRLF);
-
-
 static void
 ngx_stream_sip_handler(ngx_stream_session_t *s)
 {
@@ -222,6 +210,14 @@ ngx_stream_sip_handler(ngx_stream_session_t *s)
         if (b && b->pos < b->last) {
             ngx_stream_sip_process(s, ctx, b->pos, b->last);
             b->pos = b->last;
+        }
+
+        if (ctx->wait) {
+
+            /* ngx_stream_sip_message_finish() ends the session */
+
+            ngx_stream_sip_message_wait(s, ctx);
+            return;
         }
 
         if (ctx->passed) {
@@ -361,7 +357,7 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
 
     /* between messages a connection may be closed at shutdown */
 
-    c->idle = (ctx->out_pos == ctx->out_last
+    c->idle = (ctx->wait == NULL && ctx->out_pos == ctx->out_last
                && (ctx->in == NULL || ctx->in->pos == ctx->in->last));
 
     ngx_add_timer(rev, ngx_exiting ? 1000 : sscf->connection_timeout);
@@ -423,6 +419,13 @@ ngx_stream_sip_read(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
         b = ctx->in;
 
         if (b->last == b->end) {
+
+            /* the slices of a message that waits are into the buffer */
+
+            if (ctx->wait) {
+                return NGX_OK;
+            }
+
             if (ngx_stream_sip_grow_buffer(s, ctx) != NGX_OK) {
                 return NGX_ERROR;
             }
@@ -444,6 +447,13 @@ ngx_stream_sip_read(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 
         b->last += n;
         s->received += n;
+
+        if (ctx->wait) {
+
+            /* framed once it is finished; meanwhile a close is seen */
+
+            continue;
+        }
 
         rc = ngx_stream_sip_frame(s, ctx);
 
@@ -528,6 +538,14 @@ ngx_stream_sip_frame(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 
         b->pos = start + ctx->frame.message_len;
         ngx_sip_frame_init(&ctx->frame);
+
+        if (ctx->wait) {
+
+            /* no next message until this one is finished: their order */
+
+            ngx_stream_sip_message_wait(s, ctx);
+            return NGX_OK;
+        }
 
         ngx_stream_sip_message_done(s, ctx);
 
@@ -716,6 +734,100 @@ ngx_stream_sip_message_done(ngx_stream_session_t *s,
 }
 
 
+/*
+ * A message waits in a phase (ngx_stream_sip_phase.c).  A datagram's
+ * session stays open for it, out of the listening's table of sessions:
+ * the peer's next datagrams start sessions of their own, as they do once
+ * a session ends.  On a stream the connection's pool and variables are
+ * put back while the message keeps its own, and no other message of the
+ * connection is framed until it is finished.
+ */
+
+void
+ngx_stream_sip_message_wait(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx)
+{
+    ngx_socket_t       fd;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    if (ctx->transport == NGX_STREAM_SIP_UDP) {
+        ngx_delete_udp_connection(c);
+
+        /*
+         * A worker that leaves (reload) closes the listening sockets; the
+         * answer goes from our copy of the socket, open while we live.
+         */
+
+        fd = ngx_stream_sip_udp_fd(c->listening);
+
+        if (fd != (ngx_socket_t) -1) {
+            c->fd = fd;
+        }
+
+        return;
+    }
+
+    ctx->parked.pool = c->pool;
+    ctx->parked.variables = s->variables;
+    ctx->parked.upstream_states = s->upstream_states;
+
+    c->pool = ctx->saved.pool;
+    s->variables = ctx->saved.variables;
+    s->upstream_states = ctx->saved.upstream_states;
+}
+
+
+void
+ngx_stream_sip_message_resume(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx)
+{
+    ngx_connection_t  *c;
+
+    if (ctx->transport == NGX_STREAM_SIP_UDP) {
+        return;
+    }
+
+    c = s->connection;
+
+    ctx->saved.pool = c->pool;
+    ctx->saved.variables = s->variables;
+    ctx->saved.upstream_states = s->upstream_states;
+
+    c->pool = ctx->parked.pool;
+    s->variables = ctx->parked.variables;
+    s->upstream_states = ctx->parked.upstream_states;
+
+    ctx->parked.pool = NULL;
+}
+
+
+/* a message that waited is finished: as one that did not, then more */
+
+void
+ngx_stream_sip_message_finish(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx)
+{
+    if (ctx->transport == NGX_STREAM_SIP_UDP) {
+        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+        return;
+    }
+
+    ngx_stream_sip_message_done(s, ctx);
+
+    if (ctx->failed) {
+        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+        return;
+    }
+
+    /* the messages read meanwhile, then the connection */
+
+    ctx->preread = 1;
+    ngx_post_event(s->connection->read, &ngx_posted_events);
+}
+
+
 static void
 ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     u_char *start, u_char *end)
@@ -856,7 +968,9 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     ctx->validated = 1;
 
-    ngx_stream_sip_request(s, ctx);
+    /* the phases: ngx_stream_sip_phase.c; ctx->wait if it waits there */
+
+    (void) ngx_stream_sip_phase_run(s, ctx);
 }
 
 
@@ -894,9 +1008,12 @@ ngx_stream_sip_owner(ngx_stream_session_t *s, ngx_sip_msg_t *m)
      * A REGISTER for our registrar needs nothing a worker holds: the
      * bindings are in shared memory, and a retransmission is told there by
      * its branch.  Whoever reads it answers it: no pass, no second parse.
+     * Unless it may wait in a phase: its retransmissions are then told by
+     * the worker it waits in.
      */
 
     if (m->request && m->method_id == NGX_SIP_REGISTER
+        && !ngx_stream_sip_phase_may_wait(s)
         && ngx_stream_sip_registrar_owns(s, m))
     {
         return -1;
@@ -911,158 +1028,6 @@ ngx_stream_sip_owner(ngx_stream_session_t *s, ngx_sip_msg_t *m)
     }
 
     return ngx_stream_sip_channel_owner(&m->hdr[NGX_SIP_HDR_CALL_ID]->value);
-}
-
-
-static void
-ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
-{
-    ngx_int_t                   rc;
-    ngx_str_t                   reason;
-    ngx_uint_t                  local;
-    ngx_array_t                *targets;
-    ngx_sip_msg_t              *m;
-    ngx_stream_sip_srv_conf_t  *sscf;
-
-    m = &ctx->msg;
-    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
-
-    if (ngx_stream_sip_limit_handler(s, ctx) != NGX_OK) {
-        return;
-    }
-
-    local = ngx_stream_sip_is_local(s, &m->ruri);
-
-    if (local && m->method_id == NGX_SIP_REGISTER
-        && m->to.uri.scheme_id != NGX_SIP_SCHEME_SIP
-        && m->to.uri.scheme_id != NGX_SIP_SCHEME_SIPS)
-    {
-        /* RFC 3261 10.3 step 5, RFC 4475 3.3.4: an AOR is a SIP URI */
-
-        ngx_str_set(&reason, "To Is Not a SIP URI");
-        ngx_stream_sip_respond(s, ctx, 400, &reason, NULL);
-        return;
-    }
-
-    /* credentials before anything is looked up: nothing to enumerate */
-
-    if ((local || m->method_id != NGX_SIP_REGISTER)
-        && ngx_stream_sip_auth_handler(s, ctx) != NGX_OK)
-    {
-        return;
-    }
-
-    if (local && m->method_id != NGX_SIP_ACK
-        && ngx_stream_sip_registrar_handler(s, ctx) != NGX_DECLINED)
-    {
-        return;
-    }
-
-    /* a user of ours: to where the location service says (RFC 3261 16.5) */
-
-    if (local && m->ruri.user.len && m->to.tag.len == 0
-        && m->method_id != NGX_SIP_ACK && m->method_id != NGX_SIP_CANCEL
-        && m->method_id != NGX_SIP_REGISTER
-        && ngx_stream_sip_proxy_route(s, ctx) <= NGX_STREAM_SIP_ROUTE_OURS)
-    {
-        rc = ngx_stream_sip_registrar_lookup(s, &m->ruri, &targets);
-
-        if (rc == NGX_OK
-            && ngx_stream_sip_proxy_request(s, ctx, targets) != NGX_DECLINED)
-        {
-            return;
-        }
-
-        if (rc == NGX_DONE && sscf->pass.len == 0) {
-
-            /* a user in the user file is known, just not reachable now */
-
-            if (ngx_stream_sip_auth_known(s, &m->ruri.user)) {
-                ngx_str_set(&reason, "Temporarily Unavailable");
-                ngx_stream_sip_respond(s, ctx, 480, &reason, NULL);
-                return;
-            }
-
-            ngx_str_set(&reason, "Not Found");
-            ngx_stream_sip_respond(s, ctx, 404, &reason, NULL);
-            return;
-        }
-    }
-
-    /*
-     * The proxy: requests in a dialog go along our Record-Route, all
-     * others to sip_pass, but for what we answer ourselves: REGISTER and
-     * OPTIONS to the server itself.  CANCEL finds its INVITE there.
-     */
-
-    if (m->to.tag.len || m->hdr[NGX_SIP_HDR_ROUTE]
-        || m->method_id == NGX_SIP_CANCEL
-        || (sscf->pass.len
-            && !(local && (m->method_id == NGX_SIP_REGISTER
-                           || (m->method_id == NGX_SIP_OPTIONS
-                               && m->ruri.user.len == 0)))))
-    {
-        if (ngx_stream_sip_proxy_request(s, ctx, NULL) != NGX_DECLINED) {
-            return;
-        }
-    }
-
-    if (m->method_id == NGX_SIP_ACK) {
-
-        /* an ACK is never answered (RFC 3261 17.2.1) */
-        return;
-    }
-
-    if (m->ruri.scheme_id == NGX_SIP_SCHEME_TEL) {
-        ngx_str_set(&reason, "No Route for tel URI");
-        ngx_stream_sip_respond(s, ctx, 404, &reason, NULL);
-        return;
-    }
-
-    if (!local) {
-
-        /* not ours and no route for it: never an open relay */
-
-        ngx_str_set(&reason, "Relaying Forbidden");
-        ngx_stream_sip_respond(s, ctx, 403, &reason, NULL);
-        return;
-    }
-
-    switch (m->method_id) {
-
-    case NGX_SIP_OPTIONS:
-        ngx_str_set(&reason, "OK");
-        ngx_stream_sip_respond(s, ctx, 200, &reason,
-                               &ngx_stream_sip_options_headers);
-        return;
-
-    case NGX_SIP_CANCEL:
-        ngx_str_set(&reason, "Call/Transaction Does Not Exist");
-        ngx_stream_sip_respond(s, ctx, 481, &reason, NULL);
-        return;
-
-    case NGX_SIP_UNKNOWN:
-        ngx_str_set(&reason, "Not Implemented");
-        ngx_stream_sip_respond(s, ctx, 501, &reason,
-                               &ngx_stream_sip_allow_header);
-        return;
-
-    default:
-
-        if (m->ruri.user.len) {
-
-            /* a user of ours that nothing here knows how to reach */
-
-            ngx_str_set(&reason, "Not Found");
-            ngx_stream_sip_respond(s, ctx, 404, &reason, NULL);
-            return;
-        }
-
-        ngx_str_set(&reason, "Method Not Allowed");
-        ngx_stream_sip_respond(s, ctx, 405, &reason,
-                               &ngx_stream_sip_allow_header);
-        return;
-    }
 }
 
 
@@ -1462,6 +1427,15 @@ static void
 ngx_stream_sip_cleanup(void *data)
 {
     ngx_stream_sip_ctx_t  *ctx = data;
+
+    /* a message that waits is abandoned, its pool destroyed */
+
+    ngx_stream_sip_phase_abort(ctx);
+
+    if (ctx->parked.pool) {
+        ngx_destroy_pool(ctx->parked.pool);
+        ctx->parked.pool = NULL;
+    }
 
     if (ctx->flow) {
         ngx_stream_sip_flow_delete(ctx->session);
