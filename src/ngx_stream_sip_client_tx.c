@@ -316,8 +316,8 @@ static void
 ngx_stream_sip_client_tx_done(ngx_stream_sip_client_tx_t *ct,
     ngx_uint_t status, ngx_sip_msg_t *resp)
 {
-    void                           *data;
-    ngx_stream_sip_client_tx_pt     handler;
+    void                         *data;
+    ngx_stream_sip_client_tx_pt   handler;
 
     ct->completed = 1;
 
