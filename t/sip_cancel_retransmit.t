@@ -42,9 +42,16 @@ EOF
 
     $t->run();
 
-    lossy($t, $workers);
-    silent($t, $workers);
+    # silent last: its 10 s leave the others' Timer F time to fire
     tcp_callee($t, $workers);
+    lossy($t, $workers);
+    my $silent = silent($t, $workers);
+
+    # the CANCELs that got their 200 ended by it, in the worker that
+    # sent them: only the silent callee's ran into Timer F
+    my @unanswered = $t->read_log() =~ /CANCEL of branch (\S+) got no answer/g;
+    is(join(',', @unanswered), $silent, "$workers workers: only the "
+        . "silent callee's CANCEL ended unanswered");
 
     $t->stop();
     is($t->crashes(), '', "$workers workers: no worker crashed");
@@ -198,6 +205,8 @@ sub silent {
     like($all, qr/CANCEL 200/, "$user: the caller's CANCEL got 200");
     like($all, qr/INVITE [4-6]\d\d/,
         "$user: the caller's INVITE still ended ($all)");
+
+    return $ibranch;
 }
 
 # a TCP callee: the CANCEL comes once however long it waits
