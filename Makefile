@@ -26,7 +26,8 @@ MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
                src/ngx_stream_sip_flow.c src/ngx_stream_sip_ssl.c \
                src/ngx_stream_sip_table.c src/ngx_stream_sip_tx_limit.c \
                src/ngx_stream_sip_route.c src/ngx_stream_sip_nexthop.c \
-               src/ngx_stream_sip_tx.c src/ngx_stream_sip_proxy.h \
+               src/ngx_stream_sip_tx.c src/ngx_stream_sip_client_tx.c \
+               src/ngx_stream_sip_proxy.h \
                src/ngx_stream_sip_phase.c src/ngx_stream_sip_local.c \
                src/ngx_stream_sip_delay.c \
                src/ngx_stream_sip.h src/ngx_stream_sip_compat.h \

@@ -358,6 +358,8 @@ ngx_int_t ngx_stream_sip_tx_admit(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, size_t size, ngx_stream_sip_tx_source_t **src);
 void ngx_stream_sip_tx_charge(ngx_stream_sip_tx_source_t *src,
     ssize_t bytes);
+ngx_int_t ngx_stream_sip_tx_take(ngx_stream_sip_tx_limit_conf_t *tlcf,
+    ngx_stream_sip_tx_source_t *src, size_t need);
 void ngx_stream_sip_tx_release(ngx_stream_sip_tx_source_t *src,
     size_t bytes);
 void ngx_stream_sip_tx_totals(ngx_uint_t *transactions, size_t *bytes);

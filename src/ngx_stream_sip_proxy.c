@@ -648,9 +648,11 @@ ngx_stream_sip_response(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    if (m->cseq.method_id == NGX_SIP_CANCEL) {
+    /* an answer to a request of our own (our CANCEL of a branch) */
 
-        /* the answer to our own hop-by-hop CANCEL stops here */
+    if (ngx_stream_sip_client_tx_response(m) == NGX_OK
+        || m->cseq.method_id == NGX_SIP_CANCEL)
+    {
         return NGX_OK;
     }
 

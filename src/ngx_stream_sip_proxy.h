@@ -39,6 +39,48 @@
 
 typedef struct ngx_stream_sip_stx_s     ngx_stream_sip_stx_t;
 typedef struct ngx_stream_sip_branch_s  ngx_stream_sip_branch_t;
+typedef struct ngx_stream_sip_client_tx_s  ngx_stream_sip_client_tx_t;
+
+
+/*
+ * A request the module sends on its own account, as a non-INVITE client
+ * transaction (ngx_stream_sip_client_tx.c).  "status" is the final
+ * answer's, with "resp" (valid during the call only), or 0 and NULL on
+ * Timer F or a connection that failed.
+ */
+
+typedef void (*ngx_stream_sip_client_tx_pt)(void *data, ngx_uint_t status,
+    ngx_sip_msg_t *resp);
+
+struct ngx_stream_sip_client_tx_s {
+    ngx_stream_sip_tnode_t      node;        /* by its branch */
+    ngx_pool_t                 *pool;        /* its own */
+    ngx_log_t                  *log;
+
+    /* filled in by whoever sends it */
+    ngx_str_t                   request;     /* in the pool, all of it */
+    ngx_str_t                   branch;      /* its top Via's, in request */
+    ngx_uint_t                  method;      /* NGX_SIP_OPTIONS, ... */
+    ngx_sockaddr_t              peer;        /* over UDP, from ls */
+    socklen_t                   peer_len;
+    ngx_listening_t            *ls;
+    ngx_uint_t                  flow;        /* or over this connection */
+    ngx_uint_t                  flow_worker; /* the worker holding it */
+    ngx_msec_t                  t1;
+    ngx_msec_t                  t2;
+    ngx_msec_t                  t4;
+    ngx_stream_sip_tx_limit_conf_t  *tlcf;   /* the caps it counts toward */
+    ngx_stream_sip_tx_source_t *source;      /* charged to, or NULL */
+    ngx_stream_sip_client_tx_pt handler;
+    void                       *data;
+
+    ngx_event_t                 retransmit;  /* E */
+    ngx_event_t                 timeout;     /* F, then K */
+    ngx_msec_t                  interval;
+    size_t                      charged;
+    unsigned                    proceeding:1;
+    unsigned                    completed:1;
+};
 
 
 struct ngx_stream_sip_branch_s {
@@ -72,6 +114,8 @@ struct ngx_stream_sip_branch_s {
     unsigned                    cancelled:1;
     unsigned                    upstream:1;  /* holds a peer of the stx */
     unsigned                    held:1;      /* counted on its flow */
+
+    ngx_stream_sip_client_tx_t *cancel;      /* our CANCEL, while it runs */
 };
 
 
@@ -219,6 +263,14 @@ ngx_stream_sip_branch_t *ngx_stream_sip_branch_find(
     ngx_str_t *branch);
 ngx_int_t ngx_stream_sip_reparse(ngx_str_t *text, ngx_sip_msg_t *m);
 ngx_int_t ngx_stream_sip_tx_init(void);
+
+/* requests of our own: ngx_stream_sip_client_tx.c */
+ngx_stream_sip_client_tx_t *ngx_stream_sip_client_tx_create(size_t size,
+    ngx_log_t *log);
+ngx_int_t ngx_stream_sip_client_tx_send(ngx_stream_sip_client_tx_t *ct);
+void ngx_stream_sip_client_tx_abandon(ngx_stream_sip_client_tx_t *ct);
+ngx_int_t ngx_stream_sip_client_tx_response(ngx_sip_msg_t *m);
+void ngx_stream_sip_client_tx_flow_failed(ngx_uint_t flow);
 
 /* the proxy: ngx_stream_sip_proxy.c */
 void ngx_stream_sip_response_stream(ngx_stream_session_t *s,

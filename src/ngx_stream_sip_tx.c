@@ -38,6 +38,8 @@ static ngx_int_t ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx,
 static ngx_int_t ngx_stream_sip_branch_redial(ngx_stream_sip_branch_t *b);
 static void ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b);
 static void ngx_stream_sip_tx_flow_failed(ngx_uint_t flow);
+static void ngx_stream_sip_branch_cancelled(void *data, ngx_uint_t status,
+    ngx_sip_msg_t *resp);
 static void ngx_stream_sip_stx_hold(ngx_stream_sip_stx_t *stx);
 static void ngx_stream_sip_stx_unhold(ngx_stream_sip_stx_t *stx);
 static void ngx_stream_sip_branch_hold(ngx_stream_sip_branch_t *b);
@@ -1267,6 +1269,11 @@ ngx_stream_sip_stx_free(ngx_stream_sip_stx_t *stx)
         ngx_stream_sip_table_delete(&ngx_stream_sip_branches, &b->node);
         ngx_stream_sip_branch_unhold(b);
 
+        if (b->cancel) {
+            /* it runs to its end without us */
+            ngx_stream_sip_client_tx_abandon(b->cancel);
+        }
+
         if (b->retransmit.timer_set) {
             ngx_del_timer(&b->retransmit);
         }
@@ -1394,14 +1401,22 @@ ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx, ngx_uint_t status,
 }
 
 
-/* RFC 3261 9.1: a CANCEL only after a provisional answer */
+/*
+ * RFC 3261 9.1: a CANCEL only after a provisional answer.  It is a
+ * client transaction of its own (ngx_stream_sip_client_tx.c): Timer E
+ * over UDP until its answer or Timer F; the INVITE branch still waits
+ * for its 487 (or Timer C) as before.
+ */
 
 void
 ngx_stream_sip_branch_cancel(ngx_stream_sip_branch_t *b)
 {
-    u_char         *p;
-    ngx_str_t       out;
-    ngx_sip_msg_t   m;
+    u_char                      *p;
+    size_t                       size;
+    ngx_str_t                    out;
+    ngx_sip_msg_t                m;
+    ngx_stream_sip_stx_t        *stx;
+    ngx_stream_sip_client_tx_t  *ct;
 
     if (b->completed || b->cancelled) {
         return;
@@ -1415,11 +1430,68 @@ ngx_stream_sip_branch_cancel(ngx_stream_sip_branch_t *b)
     b->cancelled = 1;
     b->cancel_pending = 0;
 
+    stx = b->stx;
+
     if (ngx_stream_sip_reparse(&b->sent, &m) != NGX_OK) {
         return;
     }
 
-    p = ngx_pnalloc(b->stx->pool, ngx_sip_hop_request_size(&m, NULL));
+    size = ngx_sip_hop_request_size(&m, NULL);
+
+    ct = ngx_stream_sip_client_tx_create(size, stx->log);
+
+    if (ct) {
+        p = ngx_pnalloc(ct->pool, size);
+        if (p == NULL) {
+            ngx_destroy_pool(ct->pool);
+            return;
+        }
+
+        ct->request.data = p;
+        ct->request.len = ngx_sip_write_hop_request(p, &m, NULL) - p;
+
+        /* the same branch as the INVITE's (9.1), a copy in its pool */
+
+        ct->branch.data = ngx_pnalloc(ct->pool, b->branch.len);
+        if (ct->branch.data == NULL) {
+            ngx_destroy_pool(ct->pool);
+            return;
+        }
+
+        ngx_memcpy(ct->branch.data, b->branch.data, b->branch.len);
+        ct->branch.len = b->branch.len;
+
+        ct->method = NGX_SIP_CANCEL;
+        ct->peer = b->peer;
+        ct->peer_len = b->peer_len;
+        ct->ls = b->ls;
+        ct->flow = b->flow;
+        ct->flow_worker = b->flow_worker;
+        ct->t1 = stx->t1;
+        ct->t2 = stx->t2;
+        ct->t4 = stx->t4;
+        ct->tlcf = stx->tlcf;
+        ct->source = stx->source;
+        ct->handler = ngx_stream_sip_branch_cancelled;
+        ct->data = b;
+
+        switch (ngx_stream_sip_client_tx_send(ct)) {
+
+        case NGX_OK:
+            b->cancel = ct;
+            return;
+
+        case NGX_BUSY:
+            break;
+
+        default: /* NGX_ERROR */
+            return;
+        }
+    }
+
+    /* over the caps or out of memory: sent once, as a stateless hop */
+
+    p = ngx_pnalloc(stx->pool, size);
     if (p == NULL) {
         return;
     }
@@ -1431,7 +1503,33 @@ ngx_stream_sip_branch_cancel(ngx_stream_sip_branch_t *b)
 
     /* sent or copied to the connection: not kept */
 
-    (void) ngx_pfree(b->stx->pool, p);
+    (void) ngx_pfree(stx->pool, p);
+}
+
+
+/*
+ * Our CANCEL is over.  Its INVITE branch needs nothing from it: the
+ * branch ends with its 487, or Timer C, whatever the CANCEL got.
+ */
+
+static void
+ngx_stream_sip_branch_cancelled(void *data, ngx_uint_t status,
+    ngx_sip_msg_t *resp)
+{
+    ngx_stream_sip_branch_t  *b = data;
+
+    b->cancel = NULL;
+
+    if (status == 0) {
+        ngx_log_error(NGX_LOG_INFO, b->stx->log, 0,
+                      "SIP proxy: CANCEL of branch %V got no answer",
+                      &b->branch);
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, b->stx->log, 0,
+                   "sip proxy: CANCEL of branch %V: %ui", &b->branch,
+                   status);
 }
 
 
@@ -1471,6 +1569,8 @@ ngx_stream_sip_tx_flow_failed(ngx_uint_t flow)
     ngx_uint_t                 i, n;
     ngx_stream_sip_tnode_t    *node;
     ngx_stream_sip_branch_t   *b, *failed[64];
+
+    ngx_stream_sip_client_tx_flow_failed(flow);
 
     if (!ngx_stream_sip_tx_ready) {
         return;

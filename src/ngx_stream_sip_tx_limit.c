@@ -206,6 +206,40 @@ ngx_stream_sip_tx_charge(ngx_stream_sip_tx_source_t *src, ssize_t bytes)
 }
 
 
+/*
+ * A transaction the module starts on its own (a CANCEL, a probe): under
+ * the same caps, charged "need" bytes (overhead included) and to "src"
+ * (NULL: to none), without a session to answer; NGX_BUSY when over.
+ */
+
+ngx_int_t
+ngx_stream_sip_tx_take(ngx_stream_sip_tx_limit_conf_t *tlcf,
+    ngx_stream_sip_tx_source_t *src, size_t need)
+{
+    if (ngx_stream_sip_tx_count >= tlcf->transactions
+        || ngx_stream_sip_tx_bytes + need > tlcf->bytes)
+    {
+        return NGX_BUSY;
+    }
+
+    if (src
+        && (src->transactions >= tlcf->source_transactions
+            || src->bytes + need > tlcf->source_bytes))
+    {
+        return NGX_BUSY;
+    }
+
+    if (src) {
+        src->transactions++;
+    }
+
+    ngx_stream_sip_tx_count++;
+    ngx_stream_sip_tx_charge(src, need);
+
+    return NGX_OK;
+}
+
+
 /* a transaction is over: what it held is free again */
 
 void
