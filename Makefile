@@ -32,7 +32,12 @@ DEB_PKGS    := nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev \
                zlib1g-dev sip-tester libnet-sip-perl clang-14 \
                libclang-rt-14-dev iproute2 util-linux procps openssl perl \
                make gcc libasan8 libio-socket-ssl-perl sipvicious kamailio \
-               kamailio-tls-modules sipsak baresip linphone-cli
+               kamailio-tls-modules sipsak baresip linphone-cli \
+               chromium nodejs npm kamailio-websocket-modules
+
+# The npm packages of the SIP over WebSocket tests and benchmark (JsSIP,
+# SIP.js, ws, puppeteer-core), pinned by t/js/package-lock.json.
+JS_DIR      := $(TOP)/t/js
 
 # nginx built from its source, the repository archives of NGINX_TARBALLS
 # (nginx-1.31.4.tar.gz ...): "make test NGINX_VERSION=1.31.4" builds it
@@ -62,7 +67,7 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=undefined
 
-.PHONY: all module nginx nginx-versions builds deps unit fuzz fuzz-diff \
+.PHONY: all module nginx nginx-versions builds deps js-deps unit fuzz fuzz-diff \
         fuzz-ws test test-t test-asan run clean bench-registrar bench-proxy \
         bench bench-deps bench-tls bench-inflight bench-big-aor soak
 
@@ -157,15 +162,30 @@ builds:
 	        tee -a $(OBJS)/builds.log; \
 	done; done
 
-# Everything the tests and the demo need, from Debian; a no-op when present.
+# Everything the tests and the demo need, from Debian and npm; a no-op
+# when present.  A package another one installed provides counts as
+# present (NodeSource's nodejs provides npm, and conflicts with Debian's).
 deps:
-	@missing=""; for p in $(DEB_PKGS); do \
-	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@provided=$$(dpkg-query -W -f '$${Provides}\n' 2>/dev/null | \
+	    tr ',' '\n' | sed 's/^ *//; s/[ (].*//' | sort -u); \
+	missing=""; for p in $(DEB_PKGS); do \
+	    dpkg -s $$p >/dev/null 2>&1 || \
+	    echo "$$provided" | grep -qx -- "$$p" || \
+	    missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	    echo "installing:$$missing"; \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 	        apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+	$(MAKE) js-deps
+
+# npm ci into t/js/node_modules, only when it is missing or older than
+# the lock file.
+js-deps: $(JS_DIR)/node_modules/.package-lock.json
+
+$(JS_DIR)/node_modules/.package-lock.json: $(JS_DIR)/package-lock.json
+	cd $(JS_DIR) && npm ci --no-audit --no-fund
+	touch $@
 
 $(OBJS)/tests/%: tests/%.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(OBJS)/tests
