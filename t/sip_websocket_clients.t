@@ -1,0 +1,193 @@
+#!/usr/bin/perl
+
+# SIP over WebSocket (RFC 7118) with real client libraries, 1 and 4
+# workers: JsSIP and SIP.js (npm, run from Node by t/js/ua.mjs with the
+# ws package as their WebSocket) register over WS and WSS with digest
+# (sip_auth), send each other MESSAGE through nginx, are called from a
+# SIPp UDP caller (INVITE/200/ACK/BYE through the record-routing proxy)
+# and call each other, one hanging up and then the other.  The WS and WSS
+# listens have reuseport, so with 4 workers the clients' connections are
+# spread over the workers and requests cross them.
+#
+# NGX_SIP_WS_SERVER=kamailio runs the same against Kamailio 5.6 and its
+# websocket module (bench/kamailio-ws.cfg): the check of the clients and
+# of this test themselves.
+
+use strict;
+use warnings;
+
+use Test::More;
+
+use lib 't/lib';
+use NgxSip;
+use NgxSipp;
+use NgxKamailio;
+use NgxWsClient qw(need_js kamailio_ws_start);
+
+my $top = $ENV{NGX_SIP_TOP} || '.';
+my $server = $ENV{NGX_SIP_WS_SERVER} || 'nginx';
+my $sipp = program('sipp');
+
+plan skip_all => 'no node, npm packages or sipp'
+    unless need_js('jssip', 'sip.js', 'ws') && need($sipp, 'sipp (sip-tester)');
+
+for my $workers ($ENV{NGX_SIP_WS_WORKERS} ? ($ENV{NGX_SIP_WS_WORKERS})
+    : (1, 4))
+{
+    run_all($workers);
+}
+
+done_testing();
+
+sub run_all {
+    my ($workers) = @_;
+
+    my $t = NgxSip->new()->make_cert('localhost');
+    my $p = $t->prefix;
+    my ($udp, $ws, $wss) = map { $t->port($_) } 0 .. 2;
+    my $kpid;
+
+    my @clients = (['jsws', 'jssip', 'ws'], ['jswss', 'jssip', 'wss'],
+        ['sjws', 'sipjs', 'ws'], ['sjwss', 'sipjs', 'wss']);
+
+    for my $c (@clients) {
+        system("$top/tools/sip-htdigest", "$p/users", $c->[0],
+            'example.com', "$c->[0]-Secret") == 0 or die 'sip-htdigest';
+    }
+
+    if ($server eq 'kamailio') {
+        $kpid = kamailio_ws_start($t, udp => $udp, ws => $ws, wss => $wss,
+            workers => $workers, cert => 'localhost')
+            or return;
+
+    } else {
+        $t->write_conf(<<'EOF', workers => $workers)->run();
+stream {
+    sip_location_zone loc:1m;
+
+    map $remote_addr $sip_realm {
+        127.0.0.2   off;
+        default     example.com;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_0%% udp;
+        listen 127.0.0.2:%%PORT_0%% udp;
+        listen 127.0.0.1:%%PORT_1%% reuseport;
+        listen 127.0.0.1:%%PORT_2%% ssl reuseport;
+        ssl_certificate     %%PREFIX%%/localhost.crt;
+        ssl_certificate_key %%PREFIX%%/localhost.key;
+        sip on;
+        sip_domain example.com;
+        sip_registrar loc;
+        sip_record_route on;
+        sip_auth $sip_realm;
+        sip_auth_user_file %%PREFIX%%/users;
+    }
+}
+EOF
+    }
+
+    my $w = "$server, $workers worker" . ($workers > 1 ? 's' : '');
+    my %ua;
+
+    for my $c (@clients) {
+        my ($user, $lib, $scheme) = @$c;
+        $ua{$user} = NgxWsClient->new(lib => $lib, user => $user,
+            pass => "$user-Secret", answer => 1,
+            url => "$scheme://127.0.0.1:" . ($scheme eq 'ws' ? $ws : $wss),
+            log => "$p/$user.log", debug => 1);
+        $ua{$user}->cmd('register');
+    }
+
+    for my $c (@clients) {
+        my $u = $ua{$c->[0]};
+        ok($u->expect(qr/^(registered|regfail)/, 15) // '' eq 'registered',
+            "$w: $c->[1] registers over $c->[2] with digest")
+            or diag("$c->[0]: " . $u->events());
+    }
+
+    # MESSAGE around the ring of the four
+
+    for my $i (0 .. $#clients) {
+        my $from = $clients[$i][0];
+        my $to = $clients[($i + 1) % @clients][0];
+        my $text = "hello-$from-to-$to";
+
+        $ua{$from}->cmd("message sip:$to\@example.com $text");
+
+        is($ua{$from}->expect(qr/^(sent|sendfail)/, 10), 'sent',
+            "$w: MESSAGE $from -> $to answered 200")
+            or diag("$from: " . $ua{$from}->events());
+        is($ua{$to}->expect(qr/^message /, 10), "message $from $text",
+            "$w: MESSAGE $from -> $to delivered")
+            or diag("$to: " . $ua{$to}->events());
+    }
+
+    # a SIPp UDP caller (trusted 127.0.0.2, not challenged) calls each,
+    # and hangs up
+
+    my $sc = sipp_scenarios();
+    $t->write_file('uac_call.xml', $sc->{uac_call});
+
+    for my $c (@clients) {
+        my $user = $c->[0];
+        my $lp = NgxSip->new()->port('uac');
+        my $rc = system("cd $p && timeout 60 $sipp -sf $p/uac_call.xml"
+            . " -s $user -i 127.0.0.2 -p $lp -m 1 -nostdin"
+            . " -timeout 30s -timeout_error -default_behaviors all,-abortunexp"
+            . " -trace_err -trace_msg -message_file $p/uac_$user.msg"
+            . " -error_file $p/uac_$user.err"
+            . " 127.0.0.2:$udp >$p/uac_$user.out 2>&1");
+
+        is($rc >> 8, 0, "$w: SIPp over UDP calls $c->[1] over $c->[2]:"
+            . " INVITE/200/ACK/BYE/200")
+            or diag(`tail -40 $p/uac_$user.err $p/uac_$user.msg`);
+
+        my $u = $ua{$user};
+        ok($u->expect(qr/^incoming sipp$/, 5)
+            && $u->expect(qr/^confirmed$/, 5)
+            && $u->expect(qr/^ended remote$/, 5),
+            "$w: $user answered, had the ACK and the BYE")
+            or diag("$user: " . $u->events());
+    }
+
+    # the clients call each other around the ring; the caller hangs up,
+    # then the callee
+
+    for my $i (0 .. $#clients) {
+        my $a = $clients[$i][0];
+        my $b = $clients[($i + 1) % @clients][0];
+        my ($hang, $other) = $i % 2 ? ($b, $a) : ($a, $b);
+
+        $ua{$a}->cmd("call sip:$b\@example.com");
+
+        my $in = $ua{$b}->expect(qr/^incoming /, 10);
+        my $ca = $ua{$a}->expect(qr/^(confirmed|callfail)/, 10);
+        my $cb = $ua{$b}->expect(qr/^(confirmed|callfail)/, 10);
+
+        ok(($in // '') eq "incoming $a" && ($ca // '') eq 'confirmed'
+            && ($cb // '') eq 'confirmed',
+            "$w: $a calls $b: INVITE/200/ACK")
+            or diag("$a: " . $ua{$a}->events() . "\n$b: "
+                . $ua{$b}->events());
+
+        $ua{$hang}->cmd('hangup');
+
+        ok(($ua{$hang}->expect(qr/^ended /, 10) // '') eq 'ended local'
+            && ($ua{$other}->expect(qr/^ended /, 10) // '') eq 'ended remote',
+            "$w: $hang hangs up on $other: BYE")
+            or diag("$hang: " . $ua{$hang}->events() . "\n$other: "
+                . $ua{$other}->events());
+    }
+
+    $_->stop() for values %ua;
+
+    if ($kpid) {
+        kamailio_stop($kpid);
+        return;
+    }
+
+    $t->stop();
+    is($t->crashes(), '', "$w: no worker crashed");
+}
