@@ -102,7 +102,7 @@ EOF
 
     for my $c (@clients) {
         my $u = $ua{$c->[0]};
-        ok($u->expect(qr/^(registered|regfail)/, 15) // '' eq 'registered',
+        is($u->expect(qr/^(registered|regfail)/, 15), 'registered',
             "$w: $c->[1] registers over $c->[2] with digest")
             or diag("$c->[0]: " . $u->events());
     }

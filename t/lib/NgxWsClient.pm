@@ -42,16 +42,20 @@ sub need_js {
 }
 
 # name, lib (jssip|sipjs), url, user, pass, domain, answer, log (a file
-# the process's stderr goes to)
+# the process's stderr goes to); or argv (a script of t/js, arguments)
 sub new {
     my ($class, %o) = @_;
 
-    my $self = bless { buf => '', events => [], %o }, $class;
+    my $self = bless { buf => '', events => [], pending => [], %o },
+        $class;
 
-    my @cmd = (program('node'), js_dir() . '/ua.mjs', '--lib', $o{lib},
+    # argv: another script of t/js and its arguments (browser.mjs)
+    my @cmd = (program('node'), $o{argv} ? @{$o{argv}} : (
+        'ua.mjs', '--lib', $o{lib},
         '--url', $o{url}, '--user', $o{user}, '--pass', $o{pass},
         '--domain', $o{domain} || 'example.com',
-        $o{answer} ? ('--answer') : (), $o{debug} ? ('--debug') : ());
+        $o{answer} ? ('--answer') : (), $o{debug} ? ('--debug') : ()));
+    $cmd[1] = js_dir() . "/$cmd[1]";
 
     open my $err, '>>', $o{log} || '/dev/null' or die "$o{log}: $!";
 
@@ -83,18 +87,35 @@ sub cmd {
 }
 
 # the first event line matching $re within $timeout seconds (undef
-# otherwise); lines before it are kept in events() and skipped
+# otherwise); lines before it are kept in events() and skipped.  With
+# $scope (browser.mjs: qr/^alice /), only lines matching it are looked
+# at and skipped, the others wait for an expect() of their own scope.
 sub expect {
-    my ($self, $re, $timeout) = @_;
+    my ($self, $re, $timeout, $scope) = @_;
 
     my $deadline = time() + ($timeout || 10);
 
     for (;;) {
         while ($self->{buf} =~ s/^([^\n]*)\n//) {
-            my $line = $1;
-            push @{$self->{events}}, $line;
-            return $line if $line =~ $re;
+            push @{$self->{events}}, $1;
+            push @{$self->{pending}}, $1;
         }
+
+        my @keep;
+
+        while (defined(my $line = shift @{$self->{pending}})) {
+            if ($scope && $line !~ $scope) {
+                push @keep, $line;
+                next;
+            }
+
+            if ($line =~ $re) {
+                unshift @{$self->{pending}}, @keep;
+                return $line;
+            }
+        }
+
+        $self->{pending} = \@keep;
 
         my $left = $deadline - time();
         return undef if $left <= 0;
