@@ -69,7 +69,7 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
 
 .PHONY: all module nginx nginx-versions builds deps js-deps unit fuzz fuzz-diff \
         fuzz-ws test test-t test-asan run clean bench-registrar bench-proxy \
-        bench bench-deps bench-tls bench-inflight bench-big-aor soak
+        bench bench-deps bench-tls bench-inflight bench-big-aor bench-ws soak
 
 all: module
 
@@ -346,6 +346,14 @@ BENCH_FLOWS ?= 2000
 bench-tls: deps module
 	unshare -n -- bash -c 'ip link set lo up && \
 	    bench/tls_flows.sh $(BENCH_FLOWS) 1'
+
+# SIP over WebSocket against Kamailio's websocket module: memory per idle
+# registered WSS client, MESSAGE rate client to client (docs/benchmarks.md).
+BENCH_WS_N ?= 2000
+BENCH_WS_MESSAGES ?= 20000
+bench-ws: deps module
+	unshare -n -- bash -c 'ip link set lo up && \
+	    bench/ws.sh $(BENCH_WS_N) $(BENCH_WS_MESSAGES) $(BENCH_WORKERS)'
 
 # Memory per in-flight INVITE transaction (docs/benchmarks.md).
 bench-inflight: deps module
