@@ -390,12 +390,13 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
             : ngx_stream_sip_channel_worker(r.worker) < 0))
     {
         /*
-         * The connection is gone.  Only an RFC 5626 flow fails with it;
-         * a phone that just used TCP or TLS is reached as its Contact
-         * (the Request-URI) says, on a new connection, as with Kamailio.
+         * The connection is gone.  Only an RFC 5626 flow fails with it,
+         * and a WebSocket (RFC 7118: nobody connects to a browser); a
+         * phone that just used TCP or TLS is reached as its Contact (the
+         * Request-URI) says, on a new connection, as with Kamailio.
          */
 
-        if (r.ob) {
+        if (r.ob || ngx_stream_sip_transport_ws(r.transport)) {
             if (m->method_id == NGX_SIP_ACK) {
                 return NGX_OK;
             }

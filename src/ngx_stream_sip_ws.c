@@ -413,6 +413,20 @@ ngx_stream_sip_ws_close(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     ctx->ws_closing = 1;
 
+#if (NGX_STREAM_SSL)
+
+    /*
+     * The close handshake ends the connection (RFC 6455 7.1.1): no wait
+     * for the peer's close_notify, during which the flow would still be
+     * there to send calls to.
+     */
+
+    if (s->connection->ssl) {
+        s->connection->ssl->no_wait_shutdown = 1;
+    }
+
+#endif
+
     p = ngx_stream_sip_reserve(s, ctx, 2 + NGX_SIP_WS_MAX_CONTROL);
     if (p == NULL) {
         return;
