@@ -17,6 +17,7 @@ CORE_SRCS   := src/ngx_sip_chars.c src/ngx_sip_parse.c \
 CORE_HDRS   := src/ngx_sip.h src/ngx_sip_ws.h tests/ngx_sip_standalone.h \
                tests/ngx_sip_test.h
 MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
+               src/ngx_stream_sip_ws.c \
                src/ngx_stream_sip_variables.c src/ngx_stream_sip_registrar.c \
                src/ngx_stream_sip_channel.c src/ngx_stream_sip_proxy.c \
                src/ngx_stream_sip_auth.c src/ngx_stream_sip_limit.c \

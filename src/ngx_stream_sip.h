@@ -12,13 +12,25 @@
 #include <ngx_core.h>
 #include <ngx_stream.h>
 #include "ngx_sip.h"
+#include "ngx_sip_ws.h"
 #include "ngx_stream_sip_compat.h"
 
 
 #define NGX_STREAM_SIP_UDP   0
 #define NGX_STREAM_SIP_TCP   1
 #define NGX_STREAM_SIP_TLS   2
-#define NGX_STREAM_SIP_NONE  3
+#define NGX_STREAM_SIP_WS    3            /* RFC 7118, on a TCP listen */
+#define NGX_STREAM_SIP_WSS   4            /* RFC 7118, on a TLS listen */
+#define NGX_STREAM_SIP_NONE  5
+
+/* the opening handshake of a SIP WebSocket: its largest size, its time */
+#define NGX_STREAM_SIP_WS_HANDSHAKE_MAX      8192
+#define NGX_STREAM_SIP_WS_HANDSHAKE_TIMEOUT  10000
+
+#define ngx_stream_sip_transport_secure(t)                                   \
+    ((t) == NGX_STREAM_SIP_TLS || (t) == NGX_STREAM_SIP_WSS)
+#define ngx_stream_sip_transport_ws(t)                                       \
+    ((t) == NGX_STREAM_SIP_WS || (t) == NGX_STREAM_SIP_WSS)
 
 
 typedef struct {
@@ -37,6 +49,8 @@ typedef struct {
     ngx_msec_t                  t2;
     ngx_msec_t                  t4;
     ngx_msec_t                  invite_timeout;
+    ngx_flag_t                  websocket;
+    ngx_stream_complex_value_t *websocket_origin;
 } ngx_stream_sip_srv_conf_t;
 
 
@@ -77,6 +91,12 @@ typedef struct {
     ngx_msec_t                  duration;         /* $sip_duration */
     ngx_stream_sip_saved_t      saved;
 
+    /* SIP over WebSocket: ngx_stream_sip_ws.c */
+    ngx_sip_ws_handshake_t     *handshake;        /* until classified */
+    u_char                     *handshake_start;  /* the buffer it read */
+    ngx_sip_ws_t               *ws;               /* after a 101 */
+    ngx_str_t                   ws_origin;        /* $sip_websocket_origin */
+
     unsigned                    close_after_output:1;
     unsigned                    failed:1;
     unsigned                    preread:1;
@@ -84,6 +104,7 @@ typedef struct {
     unsigned                    passed:1;
     unsigned                    flow:1;           /* in the flow table */
     unsigned                    has_duration:1;
+    unsigned                    ws_closing:1;     /* our close is sent */
 } ngx_stream_sip_ctx_t;
 
 
@@ -156,6 +177,19 @@ ngx_uint_t ngx_stream_sip_auth_known(ngx_stream_session_t *s,
     ngx_str_t *user);
 
 ngx_int_t ngx_stream_sip_output(ngx_stream_session_t *s, ngx_str_t *msg);
+u_char *ngx_stream_sip_reserve(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, size_t len);
+ngx_int_t ngx_stream_sip_flush(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+ngx_int_t ngx_stream_sip_message(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, u_char *start, u_char *end);
+
+ngx_int_t ngx_stream_sip_ws_handshake(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+ngx_int_t ngx_stream_sip_ws_read(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+ngx_int_t ngx_stream_sip_ws_send(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_uint_t opcode, u_char *data, size_t len);
 char *ngx_stream_sip_transport_name(ngx_uint_t transport);
 
 ngx_uint_t ngx_stream_sip_transport_id(ngx_str_t *name);

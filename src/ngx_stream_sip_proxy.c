@@ -390,12 +390,13 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
             : ngx_stream_sip_channel_worker(r.worker) < 0))
     {
         /*
-         * The connection is gone.  Only an RFC 5626 flow fails with it;
-         * a phone that just used TCP or TLS is reached as its Contact
-         * (the Request-URI) says, on a new connection, as with Kamailio.
+         * The connection is gone.  Only an RFC 5626 flow fails with it,
+         * and a WebSocket (RFC 7118: nobody connects to a browser); a
+         * phone that just used TCP or TLS is reached as its Contact (the
+         * Request-URI) says, on a new connection, as with Kamailio.
          */
 
-        if (r.ob) {
+        if (r.ob || ngx_stream_sip_transport_ws(r.transport)) {
             if (m->method_id == NGX_SIP_ACK) {
                 return NGX_OK;
             }
@@ -1041,7 +1042,9 @@ ngx_stream_sip_flow_route(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
 
     } else {
         p = ngx_sprintf(p, "<sip:%V;transport=%s;lr;nsip=%*s", &host,
-                        transport == NGX_STREAM_SIP_TLS ? "tls" : "tcp",
+                        transport == NGX_STREAM_SIP_TLS ? "tls"
+                        : transport == NGX_STREAM_SIP_WS ? "ws"
+                        : transport == NGX_STREAM_SIP_WSS ? "wss" : "tcp",
                         (size_t) 16, token);
     }
 
@@ -1082,7 +1085,7 @@ ngx_stream_sip_stream_host(ngx_stream_sip_srv_conf_t *sscf,
     ngx_sockaddr_t    sa;
     ngx_listening_t  *ls, *found;
 
-    tls = (transport == NGX_STREAM_SIP_TLS);
+    tls = ngx_stream_sip_transport_secure(transport);
     found = NULL;
     advertise = &sscf->advertise;
 
@@ -1575,7 +1578,11 @@ ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host, ngx_uint_t *port,
         if (ngx_sip_uri_param(&params, "transport", &value) == NGX_OK) {
             *transport = ngx_stream_sip_transport_id(&value);
 
-            if (*transport == NGX_STREAM_SIP_NONE) {
+            /* we never open a WebSocket: browsers do */
+
+            if (*transport == NGX_STREAM_SIP_NONE
+                || ngx_stream_sip_transport_ws(*transport))
+            {
                 return NGX_ERROR;
             }
         }
@@ -1693,7 +1700,14 @@ ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri, ngx_sockaddr_t *sa,
         return NGX_ERROR;
     }
 
-    if (*transport == NGX_STREAM_SIP_NONE) {
+    /*
+     * RFC 7118: a WebSocket client is reached only on its connection, its
+     * host is made up (".invalid"): never connected to.
+     */
+
+    if (*transport == NGX_STREAM_SIP_NONE
+        || ngx_stream_sip_transport_ws(*transport))
+    {
         return NGX_ERROR;
     }
 
@@ -2181,8 +2195,18 @@ ngx_stream_sip_udp_host(ngx_connection_t *c, ngx_listening_t *ls,
 char *
 ngx_stream_sip_transport_name(ngx_uint_t transport)
 {
-    return transport == NGX_STREAM_SIP_TLS ? "TLS"
-           : transport == NGX_STREAM_SIP_TCP ? "TCP" : "UDP";
+    switch (transport) {
+    case NGX_STREAM_SIP_TCP:
+        return "TCP";
+    case NGX_STREAM_SIP_TLS:
+        return "TLS";
+    case NGX_STREAM_SIP_WS:
+        return "WS";
+    case NGX_STREAM_SIP_WSS:
+        return "WSS";
+    default:
+        return "UDP";
+    }
 }
 
 
@@ -2201,6 +2225,16 @@ ngx_stream_sip_transport_id(ngx_str_t *name)
         if (ngx_strncasecmp(name->data, (u_char *) "tls", 3) == 0) {
             return NGX_STREAM_SIP_TLS;
         }
+
+        if (ngx_strncasecmp(name->data, (u_char *) "wss", 3) == 0) {
+            return NGX_STREAM_SIP_WSS;
+        }
+    }
+
+    if (name->len == 2
+        && ngx_strncasecmp(name->data, (u_char *) "ws", 2) == 0)
+    {
+        return NGX_STREAM_SIP_WS;
     }
 
     return NGX_STREAM_SIP_NONE;
@@ -3992,8 +4026,8 @@ ngx_stream_sip_response(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
         transport = ngx_stream_sip_transport_id(&fwd.via.transport);
 
-        if (transport == NGX_STREAM_SIP_TCP
-            || transport == NGX_STREAM_SIP_TLS)
+        if (transport != NGX_STREAM_SIP_UDP
+            && transport != NGX_STREAM_SIP_NONE)
         {
             ngx_stream_sip_response_stream(s, m, &fwd, &out, &sa, socklen,
                                            ls, transport, log);

@@ -656,6 +656,8 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     source.len = ngx_sprintf(source_buf, "%s:%V:%ui",
                              ctx->transport == NGX_STREAM_SIP_UDP ? "udp"
                              : ctx->transport == NGX_STREAM_SIP_TCP ? "tcp"
+                             : ctx->transport == NGX_STREAM_SIP_WS ? "ws"
+                             : ctx->transport == NGX_STREAM_SIP_WSS ? "wss"
                              : "tls",
                              &s->connection->addr_text,
                              (ngx_uint_t) ngx_inet_get_port(
@@ -1784,7 +1786,7 @@ ngx_stream_sip_state_line(ngx_stream_sip_location_t *loc, u_char *p,
     expires = v[0];
 
     if (field[0].len < 5 || ngx_strncmp(field[0].data, "sip:", 4) != 0
-        || field[5].len == 0 || v[1] > 1000 || v[3] > NGX_STREAM_SIP_TLS
+        || field[5].len == 0 || v[1] > 1000 || v[3] > NGX_STREAM_SIP_WSS
         || ngx_sip_parse_uri(field[5].data, field[5].data + field[5].len,
                              &uri) != NGX_OK)
     {
