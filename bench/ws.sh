@@ -5,10 +5,12 @@
 # every server process but nginx's master (VmRSS, and PSS, which counts a
 # page shared by k processes 1/k in each, from /proc) before the clients
 # and after they registered, per flow; then MESSAGES client to client
-# through the server, WINDOW outstanding, the rate of 200s.  No digest
+# through the server, WINDOW outstanding, the rate of 200s and the CPU
+# time the server's processes took for them.  No digest
 # on either server (the clients' REGISTER and MESSAGE are not
 # challenged), TLS 1.2+ with a 2048-bit RSA certificate on both, no
-# session cache.  Loopback only; run inside "unshare -n" (make bench-ws).
+# session cache; nginx with the transaction caps of the other bench/
+# scripts (every client is 127.0.0.1).  Loopback only; run inside "unshare -n" (make bench-ws).
 #
 #   bench/ws.sh [N] [MESSAGES] [WORKERS]     SERVERS="nginx kamailio"
 
@@ -45,6 +47,16 @@ mem() {
         pss=$((pss + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup")))
     done
     echo "$rss $pss"
+}
+
+# CPU ticks (user + system) of the processes named
+cpu() {
+    local t=0 p
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] || continue
+        t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }')))
+    done
+    echo $t
 }
 
 # every process of the server but nginx's master (Kamailio's main
@@ -85,6 +97,10 @@ stream {
         sip_domain example.com;
         sip_registrar loc;
         sip_connection_timeout 1h;
+        # all the clients are 127.0.0.1, and a completed MESSAGE's
+        # transaction stays 5 s (T4): the caps of the other bench/ scripts
+        sip_transactions_per_source 65536 bytes=1024m;
+        sip_transactions 65536 bytes=1024m;
     }
 }
 CONF
@@ -132,10 +148,12 @@ for server in $SERVERS; do
     sleep 2
 
     after=$(mem $(procs $server))
+    cpu0=$(cpu $(procs $server))
     echo "go" >&"${LOAD[1]}"
 
     result=
     read -r -t 600 result <&"${LOAD[0]}" || true
+    cpu1=$(cpu $(procs $server))
     echo "go" >&"${LOAD[1]}"
     wait "$LOADER" 2>/dev/null || true
     LOADER=
@@ -147,7 +165,10 @@ for server in $SERVERS; do
         "PSS $2 -> $4 KB: $(( ($4 - $2) * 1024 / N )) bytes per flow"
     set -- $result
     echo "  $MESSAGES MESSAGE client to client, window $WINDOW:" \
-        "${2:-?} answered 200, ${3:-?} failed, ${4:-?} s: ${5:-?} per second"
+        "${2:-?} answered 200, ${3:-?} failed, ${4:-?} s: ${5:-?} per second;" \
+        "server CPU $(( (cpu1 - cpu0) * 1000 / $(getconf CLK_TCK) )) ms," \
+        "$(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) / ${2:-1} )) us" \
+        "per MESSAGE"
 
     kill "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null || true

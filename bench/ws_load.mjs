@@ -160,6 +160,7 @@ const total = +args.messages;
 let sent = 0;
 let ok = 0;
 let failed = 0;
+const codes = {};
 
 t0 = Date.now();
 
@@ -176,6 +177,7 @@ await Promise.all(Array.from({ length: +args.window }, async (_, w) => {
             ok++;
         } else {
             failed++;
+            codes[code] = (codes[code] || 0) + 1;
         }
     }
 }));
@@ -183,6 +185,10 @@ await Promise.all(Array.from({ length: +args.window }, async (_, w) => {
 const secs = (Date.now() - t0) / 1000;
 console.log(`messages ${ok} ${failed} ${secs.toFixed(2)}`
     + ` ${(ok / secs).toFixed(0)}`);
+
+if (failed) {
+    console.error('failed MESSAGE answers: ' + JSON.stringify(codes));
+}
 
 await nextLine();
 
