@@ -107,6 +107,36 @@ EOF
             or diag("$c->[0]: " . $u->events());
     }
 
+    # with 4 nginx workers, the JsSIP and the SIP.js client of a scheme
+    # in two workers (the SIP.js one connects again until so): the ring
+    # below then crosses workers
+
+    for my $pair (['jsws', 'sjws', $ws], ['jswss', 'sjwss', $wss]) {
+        last if $server ne 'nginx' || $workers == 1;
+
+        my ($first, $second, $port) = @$pair;
+        my $w1 = ws_worker($ua{$first}, $port);
+        my $w2 = ws_worker($ua{$second}, $port);
+
+        for (1 .. 20) {
+            last if !$w1 || !$w2 || $w1 != $w2;
+
+            my $c = (grep { $_->[0] eq $second } @clients)[0];
+            $ua{$second}->stop();
+            $ua{$second} = NgxWsClient->new(lib => $c->[1], user => $second,
+                pass => "$second-Secret", answer => 1,
+                url => "$c->[2]://127.0.0.1:$port",
+                log => "$p/$second.log", debug => 1);
+            $ua{$second}->cmd('register');
+            $ua{$second}->expect(qr/^(registered|regfail)/, 15);
+            $w2 = ws_worker($ua{$second}, $port);
+        }
+
+        ok($w1 && $w2 && $w1 != $w2,
+            "$w: $first and $second in two workers ($w1, $w2)")
+            or diag(`ss -tnpH state established`);
+    }
+
     # MESSAGE around the ring of the four
 
     for my $i (0 .. $#clients) {
@@ -190,4 +220,25 @@ EOF
 
     $t->stop();
     is($t->crashes(), '', "$w: no worker crashed");
+}
+
+# the pid of the nginx worker holding a client's connection to $port
+sub ws_worker {
+    my ($ua, $port) = @_;
+
+    my @ss = `ss -tnpH state established 2>/dev/null`;
+    my $lport;
+
+    for (@ss) {
+        $lport = $1 if /pid=$ua->{pid},/
+            && /127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:$port\s/;
+    }
+
+    return 0 unless $lport;
+
+    for (@ss) {
+        return $1 if /127\.0\.0\.1:$port\s+127\.0\.0\.1:$lport\s.*"nginx",pid=(\d+),/;
+    }
+
+    return 0;
 }
