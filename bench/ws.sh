@@ -168,7 +168,7 @@ for server in $SERVERS; do
         "${2:-?} answered 200, ${3:-?} failed, ${4:-?} s: ${5:-?} per second;" \
         "server CPU $(( (cpu1 - cpu0) * 1000 / $(getconf CLK_TCK) )) ms," \
         "$(( (cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) / ${2:-1} )) us" \
-        "per MESSAGE"
+        "per MESSAGE; the clients' CPU ${6:-?} ms"
 
     kill "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null || true

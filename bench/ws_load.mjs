@@ -11,7 +11,9 @@
 //    waits for a line on stdin (the caller measures memory meanwhile);
 // 2. MESSAGE from client i to user b(i+1), WINDOW outstanding at a
 //    time, MESSAGES in all, every receiver answering 200; prints
-//    "messages <answered 200> <failed> <seconds> <per second>";
+//    "messages <answered 200> <failed> <seconds> <per second> <our CPU
+//    ms>" (this process is the other end of every message: when its CPU
+//    is the elapsed time, the clients are the bottleneck);
 // 3. waits for a line on stdin, closes everything and exits.
 
 import { createInterface } from 'node:readline';
@@ -163,6 +165,7 @@ let failed = 0;
 const codes = {};
 
 t0 = Date.now();
+const cpu0 = process.cpuUsage();
 
 await Promise.all(Array.from({ length: +args.window }, async (_, w) => {
     while (sent < total) {
@@ -183,8 +186,10 @@ await Promise.all(Array.from({ length: +args.window }, async (_, w) => {
 }));
 
 const secs = (Date.now() - t0) / 1000;
+const cpu = process.cpuUsage(cpu0);
 console.log(`messages ${ok} ${failed} ${secs.toFixed(2)}`
-    + ` ${(ok / secs).toFixed(0)}`);
+    + ` ${(ok / secs).toFixed(0)}`
+    + ` ${((cpu.user + cpu.system) / 1000).toFixed(0)}`);
 
 if (failed) {
     console.error('failed MESSAGE answers: ' + JSON.stringify(codes));
