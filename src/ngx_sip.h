@@ -550,6 +550,8 @@ u_char *ngx_sip_write_response(u_char *p, ngx_sip_msg_t *req,
     ngx_sip_resp_t *r);
 uint32_t ngx_sip_hash(uint32_t h, u_char *p, size_t len);
 u_char *ngx_sip_write_uint(u_char *p, ngx_uint_t n);
+u_char *ngx_sip_write_top_via(u_char *p, ngx_sip_msg_t *m,
+    ngx_sip_header_t *h, ngx_str_t *received, ngx_uint_t port);
 
 
 /* ngx_sip_forward.c: what a proxy does to the messages it forwards */
@@ -568,6 +570,9 @@ typedef struct {
     ngx_str_t                   append_route;  /* a last Route value */
     ngx_uint_t                  pop_route;     /* how many of the first
                                                   Route values are ours */
+    ngx_str_t                   received;      /* added to the top Via, */
+    ngx_uint_t                  rport;         /* with a bare rport's value:
+                                                  RFC 3261 18.2.1, 3581 */
 } ngx_sip_forward_t;
 
 size_t ngx_sip_forward_size(ngx_sip_msg_t *m, ngx_sip_forward_t *f);
