@@ -243,20 +243,3 @@ ngx_sip_write_uint(u_char *p, ngx_uint_t n)
     return ngx_cpymem(p, d, buf + sizeof(buf) - d);
 }
 
-
-/* FNV-1a: tags and hashes that need no secrecy, only spread */
-
-uint32_t
-ngx_sip_hash(uint32_t h, u_char *p, size_t len)
-{
-    if (h == 0) {
-        h = 2166136261u;
-    }
-
-    while (len--) {
-        h ^= *p++;
-        h *= 16777619u;
-    }
-
-    return h;
-}

@@ -1834,7 +1834,7 @@ ngx_stream_sip_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         && (ngx_inet_addr(host.data, host.len) != INADDR_NONE
             || host.data[0] == '['))
     {
-        port = (sscf->pass_transport == NGX_STREAM_SIP_TLS) ? 5061 : 5060;
+        port = ngx_sip_transport_port(sscf->pass_transport);
     }
 
     if (port) {

@@ -808,10 +808,11 @@ ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s, ngx_sip_msg_t *m,
                 r->worker = worker;
                 r->transport = (addr.uri.scheme_id == NGX_SIP_SCHEME_SIPS)
                                ? NGX_STREAM_SIP_TLS
-                               : ngx_stream_sip_transport_id(
-                                                       &addr.uri.transport);
+                               : ngx_sip_transport_id(&addr.uri.transport);
                 r->ob = (ngx_sip_uri_param(&addr.uri.params, "ob", &value)
                          == NGX_OK);
+
+                /* a WebSocket is a flow: reached on it alone */
 
                 if (r->transport == NGX_STREAM_SIP_NONE
                     || r->transport == NGX_STREAM_SIP_UDP)
@@ -870,10 +871,9 @@ ngx_stream_sip_route_is_us(ngx_stream_session_t *s, ngx_sip_uri_t *uri)
     port = uri->port;
 
     if (port == 0) {
-        port = (uri->scheme_id == NGX_SIP_SCHEME_SIPS
-                || ngx_stream_sip_transport_id(&uri->transport)
-                   == NGX_STREAM_SIP_TLS)
-               ? 5061 : 5060;
+        port = ngx_sip_transport_port(uri->scheme_id == NGX_SIP_SCHEME_SIPS
+                                      ? NGX_STREAM_SIP_TLS
+                                      : ngx_sip_transport_id(&uri->transport));
     }
 
     host = uri->maddr.len ? uri->maddr : uri->host;
@@ -1043,10 +1043,8 @@ ngx_stream_sip_flow_route(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
                         token);
 
     } else {
-        p = ngx_sprintf(p, "<sip:%V;transport=%s;lr;nsip=%*s", &host,
-                        transport == NGX_STREAM_SIP_TLS ? "tls"
-                        : transport == NGX_STREAM_SIP_WS ? "ws"
-                        : transport == NGX_STREAM_SIP_WSS ? "wss" : "tcp",
+        p = ngx_sprintf(p, "<sip:%V;transport=%V;lr;nsip=%*s", &host,
+                        &ngx_sip_transport(transport)->param,
                         (size_t) 16, token);
     }
 
@@ -1578,13 +1576,9 @@ ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host, ngx_uint_t *port,
         end = params.data;
 
         if (ngx_sip_uri_param(&params, "transport", &value) == NGX_OK) {
-            *transport = ngx_stream_sip_transport_id(&value);
+            *transport = ngx_sip_transport_id(&value);
 
-            /* we never open a WebSocket: browsers do */
-
-            if (*transport == NGX_STREAM_SIP_NONE
-                || ngx_stream_sip_transport_ws(*transport))
-            {
+            if (!ngx_stream_sip_sends_on(*transport)) {
                 return NGX_ERROR;
             }
         }
@@ -1692,7 +1686,7 @@ ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri, ngx_sockaddr_t *sa,
     *transport = NGX_STREAM_SIP_UDP;
 
     if (uri->transport.len) {
-        *transport = ngx_stream_sip_transport_id(&uri->transport);
+        *transport = ngx_sip_transport_id(&uri->transport);
     }
 
     if (uri->scheme_id == NGX_SIP_SCHEME_SIPS) {
@@ -1702,22 +1696,14 @@ ngx_stream_sip_uri_sockaddr(ngx_sip_uri_t *uri, ngx_sockaddr_t *sa,
         return NGX_ERROR;
     }
 
-    /*
-     * RFC 7118: a WebSocket client is reached only on its connection, its
-     * host is made up (".invalid"): never connected to.
-     */
-
-    if (*transport == NGX_STREAM_SIP_NONE
-        || ngx_stream_sip_transport_ws(*transport))
-    {
+    if (!ngx_stream_sip_sends_on(*transport)) {
         return NGX_ERROR;
     }
 
     return ngx_stream_sip_host_sockaddr(uri->maddr.len ? &uri->maddr
                                                        : &uri->host,
                                         uri->port ? uri->port
-                                        : (*transport == NGX_STREAM_SIP_TLS
-                                           ? 5061 : 5060),
+                                        : ngx_sip_transport_port(*transport),
                                         sa, socklen);
 }
 
@@ -1777,19 +1763,11 @@ ngx_stream_sip_host_sockaddr(ngx_str_t *host, in_port_t port,
 static void
 ngx_stream_sip_proxy_route_token(ngx_str_t *call_id, u_char *buf)
 {
-    u_char    *p;
-    uint64_t   tag;
-    ngx_uint_t i;
-
-    static u_char  hex[] = "0123456789abcdef";
+    uint64_t  tag;
 
     tag = ngx_sip_siphash(ngx_stream_sip_key, call_id->data, call_id->len);
 
-    p = buf;
-
-    for (i = 0; i < 16; i++) {
-        *p++ = hex[(tag >> ((15 - i) * 4)) & 0xf];
-    }
+    (void) ngx_sip_write_hex(buf, tag, 16);
 }
 
 
@@ -1883,8 +1861,8 @@ ngx_stream_sip_proxy_stateless(ngx_stream_session_t *s,
         return NGX_ERROR;
     }
 
-    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%s %V;branch=%*s;rport",
-                            ngx_stream_sip_transport_name(transport), &host,
+    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%V %V;branch=%*s;rport",
+                            &ngx_sip_transport(transport)->via, &host,
                             len, branch)
                 - f.via.data;
 
@@ -2191,55 +2169,6 @@ ngx_stream_sip_udp_host(ngx_connection_t *c, ngx_listening_t *ls,
                               NGX_SOCKADDR_STRLEN, 1);
 
     return NGX_OK;
-}
-
-
-char *
-ngx_stream_sip_transport_name(ngx_uint_t transport)
-{
-    switch (transport) {
-    case NGX_STREAM_SIP_TCP:
-        return "TCP";
-    case NGX_STREAM_SIP_TLS:
-        return "TLS";
-    case NGX_STREAM_SIP_WS:
-        return "WS";
-    case NGX_STREAM_SIP_WSS:
-        return "WSS";
-    default:
-        return "UDP";
-    }
-}
-
-
-ngx_uint_t
-ngx_stream_sip_transport_id(ngx_str_t *name)
-{
-    if (name->len == 3) {
-        if (ngx_strncasecmp(name->data, (u_char *) "udp", 3) == 0) {
-            return NGX_STREAM_SIP_UDP;
-        }
-
-        if (ngx_strncasecmp(name->data, (u_char *) "tcp", 3) == 0) {
-            return NGX_STREAM_SIP_TCP;
-        }
-
-        if (ngx_strncasecmp(name->data, (u_char *) "tls", 3) == 0) {
-            return NGX_STREAM_SIP_TLS;
-        }
-
-        if (ngx_strncasecmp(name->data, (u_char *) "wss", 3) == 0) {
-            return NGX_STREAM_SIP_WSS;
-        }
-    }
-
-    if (name->len == 2
-        && ngx_strncasecmp(name->data, (u_char *) "ws", 2) == 0)
-    {
-        return NGX_STREAM_SIP_WS;
-    }
-
-    return NGX_STREAM_SIP_NONE;
 }
 
 
@@ -3070,8 +2999,8 @@ ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *m,
         return NGX_ERROR;
     }
 
-    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%s %V;branch=%V;rport%s%s",
-                            ngx_stream_sip_transport_name(transport), host,
+    f.via.len = ngx_sprintf(f.via.data, "SIP/2.0/%V %V;branch=%V;rport%s%s",
+                            &ngx_sip_transport(transport)->via, host,
                             &b->branch, ftoken[0] ? ";nfl=" : "", ftoken)
                 - f.via.data;
 
@@ -4044,7 +3973,7 @@ ngx_stream_sip_response(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         ls = s ? ngx_stream_sip_udp_listening(s->connection)
                : ngx_stream_sip_udp_listening_for(sa.sockaddr.sa_family, 0);
 
-        transport = ngx_stream_sip_transport_id(&fwd.via.transport);
+        transport = ngx_sip_transport_id(&fwd.via.transport);
 
         if (transport != NGX_STREAM_SIP_UDP
             && transport != NGX_STREAM_SIP_NONE)
@@ -4257,7 +4186,7 @@ ngx_stream_sip_response_stream(ngx_stream_session_t *s, ngx_sip_msg_t *m,
     if (flow == 0) {
         ngx_inet_set_port(&sa->sockaddr,
                           fwd->via.port ? fwd->via.port
-                          : (transport == NGX_STREAM_SIP_TLS ? 5061 : 5060));
+                          : ngx_sip_transport_port(transport));
 
         flow = ngx_stream_sip_flow_connect(ls, sa, socklen, transport,
                                   s ? ngx_stream_get_module_srv_conf(s,
