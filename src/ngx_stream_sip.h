@@ -224,6 +224,8 @@ ngx_int_t ngx_stream_sip_ssl_verify(ngx_connection_t *c,
 #endif
 ngx_int_t ngx_stream_sip_flow_parse(ngx_str_t *fl, ngx_uint_t *worker,
     ngx_uint_t *number);
+ngx_int_t ngx_stream_sip_route_flow_worker(ngx_sip_msg_t *m,
+    ngx_str_t *call_id, ngx_uint_t *worker);
 
 typedef struct ngx_stream_sip_tnode_s  ngx_stream_sip_tnode_t;
 
