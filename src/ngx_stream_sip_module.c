@@ -399,10 +399,15 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
     c->idle = (ctx->out_pos == ctx->out_last
                && (ctx->in == NULL || ctx->in->pos == ctx->in->last));
 
-    /* a handshake gets a short while to end (docs/directives.md) */
+    /*
+     * A handshake once begun gets a short while to end (an HTTP request
+     * is sent at once); a connection that has sent nothing yet is an idle
+     * one, whatever it turns out to be.
+     */
 
     ngx_add_timer(rev, ngx_exiting ? 1000
-                       : ctx->handshake
+                       : (ctx->handshake && ctx->in
+                          && ctx->in->last != ctx->in->start)
                          ? ngx_min(sscf->connection_timeout,
                                    NGX_STREAM_SIP_WS_HANDSHAKE_TIMEOUT)
                          : sscf->connection_timeout);
