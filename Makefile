@@ -13,7 +13,8 @@ CLANG       ?= clang-14
 CORE_SRCS   := src/ngx_sip_chars.c src/ngx_sip_parse.c \
                src/ngx_sip_parse_uri.c src/ngx_sip_parse_header.c \
                src/ngx_sip_message.c \
-               src/ngx_sip_forward.c src/ngx_sip_auth.c src/ngx_sip_ws.c
+               src/ngx_sip_forward.c src/ngx_sip_auth.c src/ngx_sip_ws.c \
+               src/ngx_sip_transport.c src/ngx_sip_hex.c src/ngx_sip_hash.c
 CORE_HDRS   := src/ngx_sip.h src/ngx_sip_ws.h tests/ngx_sip_standalone.h \
                tests/ngx_sip_test.h
 MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
@@ -23,6 +24,8 @@ MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
                src/ngx_stream_sip_auth.c src/ngx_stream_sip_limit.c \
                src/ngx_stream_sip_flow.c src/ngx_stream_sip_ssl.c \
                src/ngx_stream_sip_table.c src/ngx_stream_sip_tx_limit.c \
+               src/ngx_stream_sip_route.c src/ngx_stream_sip_nexthop.c \
+               src/ngx_stream_sip_tx.c src/ngx_stream_sip_proxy.h \
                src/ngx_stream_sip.h src/ngx_stream_sip_compat.h \
                src/ngx_sip.h src/ngx_sip_ws.h
 UNIT_TESTS  := $(patsubst tests/%.c,$(OBJS)/tests/%,$(wildcard tests/test_*.c))

@@ -306,6 +306,28 @@ typedef struct {
 } ngx_sip_error_t;
 
 
+/*
+ * Transports (ngx_sip_transport.c): the ids index the table; UDP, TCP and
+ * TLS are the numbers the registrar's state file holds.
+ */
+
+#define NGX_SIP_TRANSPORT_UDP       0
+#define NGX_SIP_TRANSPORT_TCP       1
+#define NGX_SIP_TRANSPORT_TLS       2
+#define NGX_SIP_TRANSPORT_WS        3
+#define NGX_SIP_TRANSPORT_WSS       4
+#define NGX_SIP_TRANSPORT_NONE      5   /* unknown, or no transport */
+
+typedef struct {
+    ngx_uint_t                  id;
+    ngx_str_t                   via;       /* Via token: "UDP", "WSS" */
+    ngx_str_t                   param;     /* URI transport=: "udp", "wss" */
+    unsigned                    reliable:1;
+    unsigned                    secure:1;
+    in_port_t                   port;      /* the default */
+} ngx_sip_transport_t;
+
+
 /* what ngx_sip_write_response() puts into a response to a request */
 typedef struct {
     ngx_uint_t                  status;
@@ -548,8 +570,31 @@ ngx_int_t ngx_sip_param(ngx_str_t *params, char *name, ngx_str_t *value);
 size_t ngx_sip_response_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r);
 u_char *ngx_sip_write_response(u_char *p, ngx_sip_msg_t *req,
     ngx_sip_resp_t *r);
-uint32_t ngx_sip_hash(uint32_t h, u_char *p, size_t len);
 u_char *ngx_sip_write_uint(u_char *p, ngx_uint_t n);
+u_char *ngx_sip_write_top_via(u_char *p, ngx_sip_msg_t *m,
+    ngx_sip_header_t *h, ngx_str_t *received, ngx_uint_t port);
+
+
+/* ngx_sip_hash.c: SipHash-2-4, whole or a piece at a time, and FNV-1a */
+
+typedef struct {
+    uint64_t                    v[4];
+    u_char                      tail[8];
+    size_t                      len;
+} ngx_sip_siphash_t;
+
+void ngx_sip_siphash_init(ngx_sip_siphash_t *h, u_char *key);
+void ngx_sip_siphash_update(ngx_sip_siphash_t *h, u_char *in, size_t len);
+void ngx_sip_siphash_field(ngx_sip_siphash_t *h, u_char *p, size_t len);
+uint64_t ngx_sip_siphash_final(ngx_sip_siphash_t *h);
+uint64_t ngx_sip_siphash(u_char *key, u_char *in, size_t len);
+uint32_t ngx_sip_hash(uint32_t h, u_char *p, size_t len);
+
+/* ngx_sip_hex.c */
+u_char *ngx_sip_hex_encode(u_char *p, u_char *bin, size_t len);
+u_char *ngx_sip_write_hex(u_char *p, uint64_t v, ngx_uint_t digits);
+ngx_int_t ngx_sip_hex_digit(u_char c);
+ngx_int_t ngx_sip_hex_decode(u_char *p, size_t len, uint64_t *v);
 
 
 /* ngx_sip_forward.c: what a proxy does to the messages it forwards */
@@ -568,6 +613,9 @@ typedef struct {
     ngx_str_t                   append_route;  /* a last Route value */
     ngx_uint_t                  pop_route;     /* how many of the first
                                                   Route values are ours */
+    ngx_str_t                   received;      /* added to the top Via, */
+    ngx_uint_t                  rport;         /* with a bare rport's value:
+                                                  RFC 3261 18.2.1, 3581 */
 } ngx_sip_forward_t;
 
 size_t ngx_sip_forward_size(ngx_sip_msg_t *m, ngx_sip_forward_t *f);
@@ -582,8 +630,6 @@ size_t ngx_sip_branch_make(u_char *buf, ngx_sip_msg_t *m, uint32_t salt,
 ngx_int_t ngx_sip_branch_check(ngx_str_t *branch, u_char *key,
     uint32_t *loop, uint32_t *salt);
 ngx_int_t ngx_sip_loop_detect(ngx_sip_msg_t *m, u_char *key);
-uint64_t ngx_sip_siphash(u_char *key, u_char *in, size_t len);
-u_char *ngx_sip_write_hex(u_char *p, uint64_t v, ngx_uint_t digits);
 
 
 /* ngx_sip_auth.c: digest authentication */
@@ -611,7 +657,6 @@ typedef struct {
 
 ngx_int_t ngx_sip_parse_credentials(ngx_str_t *value,
     ngx_sip_credentials_t *cr);
-ngx_int_t ngx_sip_auth_hex_value(ngx_str_t *hex, uint64_t *v);
 size_t ngx_sip_digest_hash(ngx_uint_t alg, ngx_str_t *parts, ngx_uint_t n,
     u_char *out);
 size_t ngx_sip_digest_response(ngx_sip_credentials_t *cr, ngx_str_t *ha1,
@@ -621,6 +666,11 @@ void ngx_sip_nonce_make(u_char *buf, uint32_t now, uint32_t rnd, u_char *key,
     ngx_str_t *realm, ngx_str_t *addr);
 ngx_int_t ngx_sip_nonce_check(ngx_str_t *nonce, u_char *key,
     ngx_str_t *realm, ngx_str_t *addr, uint32_t now, uint32_t lifetime);
+
+
+ngx_sip_transport_t *ngx_sip_transport(ngx_uint_t id);
+ngx_uint_t ngx_sip_transport_id(ngx_str_t *name);
+in_port_t ngx_sip_transport_port(ngx_uint_t id);
 
 
 #endif /* _NGX_SIP_H_INCLUDED_ */

@@ -18,7 +18,6 @@
 
 static ngx_int_t ngx_sip_auth_param(u_char **pos, u_char *end,
     ngx_str_t *name, ngx_str_t *value);
-static u_char *ngx_sip_hex(u_char *p, u_char *bin, size_t len);
 
 
 #define ngx_sip_is_ws(c)  ((c) == ' ' || (c) == '\t' || (c) == CR            \
@@ -131,7 +130,7 @@ done:
             return NGX_ERROR;
         }
 
-        if (ngx_sip_auth_hex_value(&cr->nc, &cr->nc_value) != NGX_OK) {
+        if (ngx_sip_hex_decode(cr->nc.data, cr->nc.len, &cr->nc_value) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -225,50 +224,6 @@ ngx_sip_auth_param(u_char **pos, u_char *end, ngx_str_t *name,
 }
 
 
-ngx_int_t
-ngx_sip_auth_hex_value(ngx_str_t *hex, uint64_t *v)
-{
-    u_char      c;
-    ngx_uint_t  i;
-
-    if (hex->len == 0 || hex->len > 16) {
-        return NGX_ERROR;
-    }
-
-    *v = 0;
-
-    for (i = 0; i < hex->len; i++) {
-        c = ngx_tolower(hex->data[i]);
-
-        if (c >= '0' && c <= '9') {
-            *v = (*v << 4) | (uint64_t) (c - '0');
-
-        } else if (c >= 'a' && c <= 'f') {
-            *v = (*v << 4) | (uint64_t) (c - 'a' + 10);
-
-        } else {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-static u_char *
-ngx_sip_hex(u_char *p, u_char *bin, size_t len)
-{
-    static u_char  hex[] = "0123456789abcdef";
-
-    while (len--) {
-        *p++ = hex[*bin >> 4];
-        *p++ = hex[*bin++ & 0xf];
-    }
-
-    return p;
-}
-
-
 /* H() of the parts joined by ':', in lowercase hex; the length of it */
 
 size_t
@@ -306,7 +261,7 @@ ngx_sip_digest_hash(ngx_uint_t alg, ngx_str_t *parts, ngx_uint_t n,
     EVP_DigestFinal_ex(ctx, md, &len);
     EVP_MD_CTX_free(ctx);
 
-    return ngx_sip_hex(out, md, len) - out;
+    return ngx_sip_hex_encode(out, md, len) - out;
 }
 
 
@@ -422,13 +377,13 @@ ngx_sip_nonce_check(ngx_str_t *nonce, u_char *key, ngx_str_t *realm,
     part.data = nonce->data;
     part.len = 8;
 
-    if (ngx_sip_auth_hex_value(&part, &t) != NGX_OK) {
+    if (ngx_sip_hex_decode(part.data, part.len, &t) != NGX_OK) {
         return NGX_ERROR;
     }
 
     part.data += 8;
 
-    if (ngx_sip_auth_hex_value(&part, &r) != NGX_OK) {
+    if (ngx_sip_hex_decode(part.data, part.len, &r) != NGX_OK) {
         return NGX_ERROR;
     }
 

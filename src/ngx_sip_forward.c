@@ -24,8 +24,6 @@
 
 static u_char *ngx_sip_write_tail(u_char *p, ngx_sip_msg_t *m);
 static u_char *ngx_sip_write_header(u_char *p, char *name, ngx_str_t *value);
-static ngx_int_t ngx_sip_hex_value(u_char *p, ngx_uint_t digits,
-    uint64_t *v);
 static uint32_t ngx_sip_loop_hash(ngx_sip_msg_t *m);
 
 
@@ -42,7 +40,8 @@ ngx_sip_forward_size(ngx_sip_msg_t *m, ngx_sip_forward_t *f)
            + sizeof("Record-Route: " CRLF) + f->record_route.len
            + sizeof("Route: " CRLF) + f->route.len
            + sizeof("Route: <>" CRLF) + f->append_route.len
-           + sizeof("Max-Forwards: 70" CRLF);
+           + sizeof("Max-Forwards: 70" CRLF)
+           + sizeof("Via: ;received=;rport=65535") + f->received.len;
 }
 
 
@@ -50,7 +49,7 @@ u_char *
 ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
 {
     u_char            *v, *end;
-    ngx_uint_t         i, popped, rr_done;
+    ngx_uint_t         i, popped, rr_done, top_via;
     ngx_sip_addr_t     addr;
     ngx_sip_header_t  *h;
 
@@ -85,6 +84,7 @@ ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
 
     popped = 0;
     rr_done = (f->record_route.len == 0);
+    top_via = (f->received.len || f->rport) && m->via.text.len;
 
     for (i = 0; i < m->nheaders; i++) {
         h = &m->headers[i];
@@ -96,6 +96,18 @@ ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
         }
 
         switch (h->id) {
+
+        case NGX_SIP_HDR_VIA:
+
+            if (top_via) {
+                p = ngx_cpymem(p, "Via: ", 5);
+                p = ngx_sip_write_top_via(p, m, h, &f->received, f->rport);
+                *p++ = CR; *p++ = LF;
+                top_via = 0;
+                continue;
+            }
+
+            break;
 
         case NGX_SIP_HDR_MAX_FORWARDS:
             p = ngx_cpymem(p, "Max-Forwards: ", 14);
@@ -439,8 +451,9 @@ ngx_int_t
 ngx_sip_branch_check(ngx_str_t *branch, u_char *key, uint32_t *loop,
     uint32_t *salt)
 {
-    u_char    *p, data[8];
-    uint64_t   l, s, tag;
+    u_char      *p, data[8];
+    uint64_t     l, s, tag;
+    ngx_uint_t   i;
 
     if (branch->len != NGX_SIP_BRANCH_LEN
         || ngx_strncmp(branch->data, NGX_SIP_BRANCH_PREFIX,
@@ -451,9 +464,17 @@ ngx_sip_branch_check(ngx_str_t *branch, u_char *key, uint32_t *loop,
 
     p = branch->data + NGX_SIP_BRANCH_PREFIX_LEN;
 
-    if (ngx_sip_hex_value(p, 8, &l) != NGX_OK
-        || ngx_sip_hex_value(p + 8, 8, &s) != NGX_OK
-        || ngx_sip_hex_value(p + 16, 16, &tag) != NGX_OK)
+    /* ours are lowercase, and branches compare case-sensitively */
+
+    for (i = 0; i < 32; i++) {
+        if (p[i] >= 'A' && p[i] <= 'F') {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (ngx_sip_hex_decode(p, 8, &l) != NGX_OK
+        || ngx_sip_hex_decode(p + 8, 8, &s) != NGX_OK
+        || ngx_sip_hex_decode(p + 16, 16, &tag) != NGX_OK)
     {
         return NGX_DECLINED;
     }
@@ -559,114 +580,3 @@ ngx_sip_loop_hash(ngx_sip_msg_t *m)
     return h;
 }
 
-
-/* SipHash-2-4 (Aumasson, Bernstein, 2012), 16-octet key */
-
-#define ngx_sip_rotl(x, b)  (uint64_t) (((x) << (b)) | ((x) >> (64 - (b))))
-
-#define ngx_sip_sipround                                                     \
-    v0 += v1; v1 = ngx_sip_rotl(v1, 13); v1 ^= v0; v0 = ngx_sip_rotl(v0, 32);\
-    v2 += v3; v3 = ngx_sip_rotl(v3, 16); v3 ^= v2;                           \
-    v0 += v3; v3 = ngx_sip_rotl(v3, 21); v3 ^= v0;                           \
-    v2 += v1; v1 = ngx_sip_rotl(v1, 17); v1 ^= v2; v2 = ngx_sip_rotl(v2, 32)
-
-
-static uint64_t
-ngx_sip_le64(u_char *p)
-{
-    return (uint64_t) p[0] | (uint64_t) p[1] << 8 | (uint64_t) p[2] << 16
-           | (uint64_t) p[3] << 24 | (uint64_t) p[4] << 32
-           | (uint64_t) p[5] << 40 | (uint64_t) p[6] << 48
-           | (uint64_t) p[7] << 56;
-}
-
-
-uint64_t
-ngx_sip_siphash(u_char *key, u_char *in, size_t len)
-{
-    u_char     *end;
-    uint64_t    k0, k1, v0, v1, v2, v3, m, b;
-    ngx_uint_t  left;
-
-    k0 = ngx_sip_le64(key);
-    k1 = ngx_sip_le64(key + 8);
-
-    v0 = 0x736f6d6570736575ULL ^ k0;
-    v1 = 0x646f72616e646f6dULL ^ k1;
-    v2 = 0x6c7967656e657261ULL ^ k0;
-    v3 = 0x7465646279746573ULL ^ k1;
-
-    end = in + (len - len % 8);
-    left = len & 7;
-    b = ((uint64_t) len) << 56;
-
-    for ( /* void */ ; in != end; in += 8) {
-        m = ngx_sip_le64(in);
-        v3 ^= m;
-        ngx_sip_sipround;
-        ngx_sip_sipround;
-        v0 ^= m;
-    }
-
-    switch (left) {
-    case 7: b |= ((uint64_t) in[6]) << 48; /* fall through */
-    case 6: b |= ((uint64_t) in[5]) << 40; /* fall through */
-    case 5: b |= ((uint64_t) in[4]) << 32; /* fall through */
-    case 4: b |= ((uint64_t) in[3]) << 24; /* fall through */
-    case 3: b |= ((uint64_t) in[2]) << 16; /* fall through */
-    case 2: b |= ((uint64_t) in[1]) << 8;  /* fall through */
-    case 1: b |= ((uint64_t) in[0]);       break;
-    case 0: break;
-    }
-
-    v3 ^= b;
-    ngx_sip_sipround;
-    ngx_sip_sipround;
-    v0 ^= b;
-
-    v2 ^= 0xff;
-    ngx_sip_sipround;
-    ngx_sip_sipround;
-    ngx_sip_sipround;
-    ngx_sip_sipround;
-
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
-
-u_char *
-ngx_sip_write_hex(u_char *p, uint64_t v, ngx_uint_t digits)
-{
-    static u_char  hex[] = "0123456789abcdef";
-
-    while (digits--) {
-        *p++ = hex[(v >> (digits * 4)) & 0xf];
-    }
-
-    return p;
-}
-
-
-static ngx_int_t
-ngx_sip_hex_value(u_char *p, ngx_uint_t digits, uint64_t *v)
-{
-    u_char  c;
-
-    *v = 0;
-
-    while (digits--) {
-        c = *p++;
-
-        if (c >= '0' && c <= '9') {
-            *v = (*v << 4) | (uint64_t) (c - '0');
-
-        } else if (c >= 'a' && c <= 'f') {
-            *v = (*v << 4) | (uint64_t) (c - 'a' + 10);
-
-        } else {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}

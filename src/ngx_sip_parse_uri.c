@@ -23,7 +23,6 @@ static ngx_int_t ngx_sip_parse_uri_params(u_char **pos, u_char *end,
     ngx_sip_uri_t *uri);
 static ngx_int_t ngx_sip_parse_uri_headers(u_char *p, u_char *end);
 static ngx_int_t ngx_sip_check_escape(u_char *p, u_char *end);
-static ngx_int_t ngx_sip_hex(u_char c);
 
 
 /*
@@ -517,7 +516,7 @@ ngx_sip_is_ipv6(u_char *p, u_char *end)
 
         digits = 0;
 
-        while (p < end && ngx_sip_hex(*p) >= 0) {
+        while (p < end && ngx_sip_hex_digit(*p) >= 0) {
             p++;
             digits++;
         }
@@ -581,28 +580,11 @@ ngx_sip_is_ipv6(u_char *p, u_char *end)
 static ngx_int_t
 ngx_sip_check_escape(u_char *p, u_char *end)
 {
-    if (end - p < 3 || ngx_sip_hex(p[1]) < 0 || ngx_sip_hex(p[2]) < 0) {
+    if (end - p < 3 || ngx_sip_hex_digit(p[1]) < 0 || ngx_sip_hex_digit(p[2]) < 0) {
         return NGX_ERROR;
     }
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_sip_hex(u_char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
 }
 
 
@@ -627,7 +609,7 @@ ngx_sip_unescape(ngx_str_t *src, u_char *dst, size_t *len)
                 return NGX_ERROR;
             }
 
-            *d++ = (u_char) (ngx_sip_hex(p[1]) * 16 + ngx_sip_hex(p[2]));
+            *d++ = (u_char) (ngx_sip_hex_digit(p[1]) * 16 + ngx_sip_hex_digit(p[2]));
             p += 3;
             continue;
         }

@@ -16,21 +16,27 @@
 #include "ngx_stream_sip_compat.h"
 
 
-#define NGX_STREAM_SIP_UDP   0
-#define NGX_STREAM_SIP_TCP   1
-#define NGX_STREAM_SIP_TLS   2
-#define NGX_STREAM_SIP_WS    3            /* RFC 7118, on a TCP listen */
-#define NGX_STREAM_SIP_WSS   4            /* RFC 7118, on a TLS listen */
-#define NGX_STREAM_SIP_NONE  5
+/* the core's transport ids (ngx_sip_transport.c) */
+#define NGX_STREAM_SIP_UDP   NGX_SIP_TRANSPORT_UDP
+#define NGX_STREAM_SIP_TCP   NGX_SIP_TRANSPORT_TCP
+#define NGX_STREAM_SIP_TLS   NGX_SIP_TRANSPORT_TLS
+#define NGX_STREAM_SIP_WS    NGX_SIP_TRANSPORT_WS     /* on a TCP listen */
+#define NGX_STREAM_SIP_WSS   NGX_SIP_TRANSPORT_WSS    /* on a TLS listen */
+#define NGX_STREAM_SIP_NONE  NGX_SIP_TRANSPORT_NONE
 
-/* the opening handshake of a SIP WebSocket: its largest size, its time */
-#define NGX_STREAM_SIP_WS_HANDSHAKE_MAX      8192
-#define NGX_STREAM_SIP_WS_HANDSHAKE_TIMEOUT  10000
+/* the transports we open connections or send datagrams on */
+#define ngx_stream_sip_sends_on(transport)                                   \
+    ((transport) == NGX_STREAM_SIP_UDP || (transport) == NGX_STREAM_SIP_TCP  \
+     || (transport) == NGX_STREAM_SIP_TLS)
 
 #define ngx_stream_sip_transport_secure(t)                                   \
     ((t) == NGX_STREAM_SIP_TLS || (t) == NGX_STREAM_SIP_WSS)
 #define ngx_stream_sip_transport_ws(t)                                       \
     ((t) == NGX_STREAM_SIP_WS || (t) == NGX_STREAM_SIP_WSS)
+
+/* the opening handshake of a SIP WebSocket: its largest size, its time */
+#define NGX_STREAM_SIP_WS_HANDSHAKE_MAX      8192
+#define NGX_STREAM_SIP_WS_HANDSHAKE_TIMEOUT  10000
 
 
 typedef struct {
@@ -190,9 +196,6 @@ ngx_int_t ngx_stream_sip_ws_read(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 ngx_int_t ngx_stream_sip_ws_send(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_uint_t opcode, u_char *data, size_t len);
-char *ngx_stream_sip_transport_name(ngx_uint_t transport);
-
-ngx_uint_t ngx_stream_sip_transport_id(ngx_str_t *name);
 
 ngx_int_t ngx_stream_sip_flow_add(ngx_stream_session_t *s);
 void ngx_stream_sip_flow_delete(ngx_stream_session_t *s);
@@ -221,6 +224,8 @@ ngx_int_t ngx_stream_sip_ssl_verify(ngx_connection_t *c,
 #endif
 ngx_int_t ngx_stream_sip_flow_parse(ngx_str_t *fl, ngx_uint_t *worker,
     ngx_uint_t *number);
+ngx_int_t ngx_stream_sip_route_flow_worker(ngx_sip_msg_t *m,
+    ngx_str_t *call_id, ngx_uint_t *worker);
 
 typedef struct ngx_stream_sip_tnode_s  ngx_stream_sip_tnode_t;
 

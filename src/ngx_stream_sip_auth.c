@@ -762,7 +762,7 @@ ngx_stream_sip_auth_count(ngx_shm_zone_t *zone, ngx_str_t *key,
         part.data = key->data + 1;
         part.len = 8;
 
-        if (ngx_sip_auth_hex_value(&part, &issued) != NGX_OK
+        if (ngx_sip_hex_decode(part.data, part.len, &issued) != NGX_OK
             || (uint32_t) issued <= z->sh->evicted)
         {
             rc = NGX_DECLINED;
@@ -785,7 +785,7 @@ ngx_stream_sip_auth_count(ngx_shm_zone_t *zone, ngx_str_t *key,
             part.data = e->data + 1;
             part.len = 8;
 
-            if (ngx_sip_auth_hex_value(&part, &issued) == NGX_OK
+            if (ngx_sip_hex_decode(part.data, part.len, &issued) == NGX_OK
                 && (uint32_t) issued > z->sh->evicted)
             {
                 z->sh->evicted = (uint32_t) issued;

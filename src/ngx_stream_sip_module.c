@@ -399,10 +399,15 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
     c->idle = (ctx->out_pos == ctx->out_last
                && (ctx->in == NULL || ctx->in->pos == ctx->in->last));
 
-    /* a handshake gets a short while to end (docs/directives.md) */
+    /*
+     * A handshake once begun gets a short while to end (an HTTP request
+     * is sent at once); a connection that has sent nothing yet is an idle
+     * one, whatever it turns out to be.
+     */
 
     ngx_add_timer(rev, ngx_exiting ? 1000
-                       : ctx->handshake
+                       : (ctx->handshake && ctx->in
+                          && ctx->in->last != ctx->in->start)
                          ? ngx_min(sscf->connection_timeout,
                                    NGX_STREAM_SIP_WS_HANDSHAKE_TIMEOUT)
                          : sscf->connection_timeout);
@@ -944,11 +949,10 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 static ngx_int_t
 ngx_stream_sip_owner(ngx_stream_session_t *s, ngx_sip_msg_t *m)
 {
-    u_char            *p, *end;
-    uint32_t           loop, salt;
-    ngx_uint_t         i, w;
-    ngx_sip_via_t      via;
-    ngx_sip_header_t  *h;
+    u_char         *p, *end;
+    uint32_t        loop, salt;
+    ngx_uint_t      w;
+    ngx_sip_via_t   via;
 
     if (!m->request && m->hdr[NGX_SIP_HDR_VIA]) {
         p = m->hdr[NGX_SIP_HDR_VIA]->value.data;
@@ -976,31 +980,12 @@ ngx_stream_sip_owner(ngx_stream_session_t *s, ngx_sip_msg_t *m)
         return -1;
     }
 
-    if (m->request && m->hdr[NGX_SIP_HDR_ROUTE]) {
-
-        for (i = 0; i < m->nheaders; i++) {
-            h = &m->headers[i];
-
-            if (h->id != NGX_SIP_HDR_ROUTE) {
-                continue;
-            }
-
-            end = h->value.data + h->value.len;
-            p = ngx_strlcasestrn(h->value.data, end, (u_char *) ";nfl=",
-                                 5 - 1);
-            if (p == NULL) {
-                continue;
-            }
-
-            /* unproven, it is as if it were not there */
-
-            if (ngx_stream_sip_flow_verify(
-                    &m->hdr[NGX_SIP_HDR_CALL_ID]->value, p + 5, end, &w)
-                == NGX_OK)
-            {
-                return ngx_stream_sip_channel_worker(w);
-            }
-        }
+    if (m->request && m->hdr[NGX_SIP_HDR_ROUTE]
+        && ngx_stream_sip_route_flow_worker(m,
+                                       &m->hdr[NGX_SIP_HDR_CALL_ID]->value, &w)
+           == NGX_OK)
+    {
+        return ngx_stream_sip_channel_worker(w);
     }
 
     return ngx_stream_sip_channel_owner(&m->hdr[NGX_SIP_HDR_CALL_ID]->value);
@@ -1834,7 +1819,7 @@ ngx_stream_sip_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         && (ngx_inet_addr(host.data, host.len) != INADDR_NONE
             || host.data[0] == '['))
     {
-        port = (sscf->pass_transport == NGX_STREAM_SIP_TLS) ? 5061 : 5060;
+        port = ngx_sip_transport_port(sscf->pass_transport);
     }
 
     if (port) {

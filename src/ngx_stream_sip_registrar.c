@@ -653,12 +653,8 @@ ngx_stream_sip_register(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     /* what a new binding keeps: source, flow, instance, Path */
 
     source.data = source_buf;
-    source.len = ngx_sprintf(source_buf, "%s:%V:%ui",
-                             ctx->transport == NGX_STREAM_SIP_UDP ? "udp"
-                             : ctx->transport == NGX_STREAM_SIP_TCP ? "tcp"
-                             : ctx->transport == NGX_STREAM_SIP_WS ? "ws"
-                             : ctx->transport == NGX_STREAM_SIP_WSS ? "wss"
-                             : "tls",
+    source.len = ngx_sprintf(source_buf, "%V:%V:%ui",
+                             &ngx_sip_transport(ctx->transport)->param,
                              &s->connection->addr_text,
                              (ngx_uint_t) ngx_inet_get_port(
                                                   s->connection->sockaddr))
@@ -1598,16 +1594,16 @@ done:
 static u_char *
 ngx_stream_sip_state_field(u_char *dst, u_char *src, size_t len)
 {
-    static u_char  hex[] = "0123456789ABCDEF";
-
     while (len--) {
         if (*src == '%' || *src == '\t' || *src == CR || *src == LF
             || *src == '\0')
         {
+            /* uppercase, as RFC 3986 2.1 asks and the files so far have */
+
             *dst++ = '%';
-            *dst++ = hex[*src >> 4];
-            *dst++ = hex[*src & 0xf];
-            src++;
+            dst = ngx_sip_hex_encode(dst, src++, 1);
+            dst[-2] = ngx_toupper(dst[-2]);
+            dst[-1] = ngx_toupper(dst[-1]);
             continue;
         }
 
@@ -1732,6 +1728,7 @@ ngx_stream_sip_state_line(ngx_stream_sip_location_t *loc, u_char *p,
     u_char                    *f, *d;
     time_t                     expires;
     uint32_t                   hash;
+    uint64_t                   c;
     ngx_int_t                  v[4];
     ngx_str_t                  field[11];
     ngx_uint_t                 i;
@@ -1747,11 +1744,13 @@ ngx_stream_sip_state_line(ngx_stream_sip_location_t *loc, u_char *p,
 
         while (p < end && *p != '\t') {
             if (*p == '%') {
-                if (end - p < 3 || ngx_hextoi(p + 1, 2) == NGX_ERROR) {
+                if (end - p < 3
+                    || ngx_sip_hex_decode(p + 1, 2, &c) != NGX_OK)
+                {
                     return NGX_ERROR;
                 }
 
-                *d++ = (u_char) ngx_hextoi(p + 1, 2);
+                *d++ = (u_char) c;
                 p += 3;
                 continue;
             }

@@ -331,28 +331,7 @@ ngx_stream_sip_variable_transport(ngx_stream_session_t *s,
         return NGX_OK;
     }
 
-    switch (ctx->transport) {
-
-    case NGX_STREAM_SIP_UDP:
-        ngx_str_set(&value, "udp");
-        break;
-
-    case NGX_STREAM_SIP_TCP:
-        ngx_str_set(&value, "tcp");
-        break;
-
-    case NGX_STREAM_SIP_WS:
-        ngx_str_set(&value, "ws");
-        break;
-
-    case NGX_STREAM_SIP_WSS:
-        ngx_str_set(&value, "wss");
-        break;
-
-    default:
-        ngx_str_set(&value, "tls");
-        break;
-    }
+    value = ngx_sip_transport(ctx->transport)->param;
 
     ngx_stream_sip_set(v, &value);
 

@@ -304,7 +304,7 @@ sub browser_to_udp {
         return sip_request(method => 'INVITE', uri => 'sip:bob@example.com',
             from => "sip:$b->{user}\@example.com", transport => $TR,
             via_host => $b->{host}, call_id => $cid, cseq => scalar(@h) + 1,
-            headers => [['Contact', $b->{contact}], @h]);
+            rport => 1, headers => [['Contact', $b->{contact}], @h]);
     };
 
     $ws->send_sip($invite->());
@@ -323,6 +323,9 @@ sub browser_to_udp {
 
     my $inv = udp_next($phone, 5, qr/^INVITE /)
         or return 'no INVITE at the UDP phone';
+    my @via = $inv =~ /^Via:\s*(.*?)\r$/mg;
+    return "the browser's Via without received and rport: $via[1]"
+        unless ($via[1] // '') =~ m{^SIP/2\.0/$TR \Q$b->{host}\E;branch=\S+;rport=\d+;received=127\.0\.0\.1$};
     my $cport = $phone->sockport;
     udp_send($phone, sip_response($inv, 200, 'OK', tag => "u$i",
         headers => [['Contact', "<sip:bob\@127.0.0.1:$cport>"]]),

@@ -22,7 +22,7 @@ OUT=objs/bench
 BIN=$OUT/parser_bench
 CORE_SRCS=(src/ngx_sip_chars.c src/ngx_sip_parse.c src/ngx_sip_parse_uri.c
            src/ngx_sip_parse_header.c src/ngx_sip_message.c
-           src/ngx_sip_forward.c)
+           src/ngx_sip_forward.c src/ngx_sip_hex.c src/ngx_sip_hash.c)
 CFLAGS=(-O2 -g -Wall -Wextra -Wno-unused-parameter
         -DNGX_SIP_STANDALONE -Itests -Isrc)
 SRCS=(bench/parser/parser_bench.c "${CORE_SRCS[@]}")
