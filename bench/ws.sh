@@ -6,11 +6,11 @@
 # page shared by k processes 1/k in each, from /proc) before the clients
 # and after they registered, per flow; then MESSAGES client to client
 # through the server, WINDOW outstanding, the rate of 200s and the CPU
-# time the server's processes took for them.  No digest
-# on either server (the clients' REGISTER and MESSAGE are not
-# challenged), TLS 1.2+ with a 2048-bit RSA certificate on both, no
-# session cache; nginx with the transaction caps of the other bench/
-# scripts (every client is 127.0.0.1).  Loopback only; run inside "unshare -n" (make bench-ws).
+# time the server's processes took for them.  No digest on either server
+# (the clients' REGISTER and MESSAGE are not challenged), TLS 1.2+ with a
+# 2048-bit RSA certificate on both, no session cache; nginx with the
+# transaction caps of the other bench/ scripts (every client is
+# 127.0.0.1).  Loopback only; run inside "unshare -n" (make bench-ws).
 #
 #   bench/ws.sh [N] [MESSAGES] [WORKERS]     SERVERS="nginx kamailio"
 
@@ -172,7 +172,10 @@ for server in $SERVERS; do
 
     kill "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null || true
-    for i in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    for i in $(seq 50); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
     SERVER_PID=
     sleep 1
 done

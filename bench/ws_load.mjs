@@ -21,7 +21,8 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 
 // ws from the tests' npm packages (make js-deps)
-const WS = createRequire(new URL('../t/js/package.json', import.meta.url))('ws');
+const WS = createRequire(new URL('../t/js/package.json',
+    import.meta.url))('ws');
 
 const args = { n: 2000, messages: 20000, window: 100, domain: 'example.com',
     concurrency: 100 };

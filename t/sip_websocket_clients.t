@@ -237,7 +237,8 @@ sub ws_worker {
     return 0 unless $lport;
 
     for (@ss) {
-        return $1 if /127\.0\.0\.1:$port\s+127\.0\.0\.1:$lport\s.*"nginx",pid=(\d+),/;
+        return $1 if /127\.0\.0\.1:$port\s+127\.0\.0\.1:$lport\s
+            .*"nginx",pid=(\d+),/x;
     }
 
     return 0;

@@ -116,7 +116,8 @@ window.sipCmd = async (cmd, arg) => {
     } else if (cmd === 'unregister') {
         ua.unregister();
     } else if (cmd === 'call') {
-        watch(ua.call(arg, { mediaConstraints: { audio: true, video: false } }));
+        watch(ua.call(arg,
+            { mediaConstraints: { audio: true, video: false } }));
     } else if (cmd === 'hangup') {
         if (session) {
             session.terminate();
