@@ -4,8 +4,9 @@
 # workers: JsSIP and SIP.js (npm, run from Node by t/js/ua.mjs with the
 # ws package as their WebSocket) register over WS and WSS with digest
 # (sip_auth), send each other MESSAGE through nginx, are called from a
-# SIPp UDP caller (INVITE/200/ACK/BYE through the record-routing proxy)
-# and call each other, one hanging up and then the other.  The WS and WSS
+# SIPp UDP caller (INVITE/200/ACK/BYE through the record-routing proxy,
+# which record-routes twice, transport=ws/wss on the browser's side) and
+# call each other, one hanging up and then the other.  The WS and WSS
 # listens have reuseport, so with 4 workers the clients' connections are
 # spread over the workers and requests cross them.
 #
@@ -173,6 +174,18 @@ EOF
         is($rc >> 8, 0, "$w: SIPp over UDP calls $c->[1] over $c->[2]:"
             . " INVITE/200/ACK/BYE/200")
             or diag(`tail -40 $p/uac_$user.err $p/uac_$user.msg`);
+
+        # RFC 7118 5.5: the transport changes at the proxy, so it
+        # record-routes twice, the browser's side with transport=ws/wss
+        # (Kamailio says ws for both)
+        my $tr = $server eq 'nginx' ? $c->[2] : 'ws';
+        my ($ok) = grep { /^CSeq: 1 INVITE$/m } split /\n\n/,
+            `grep -A20 '^SIP/2.0 200 OK' $p/uac_$user.msg` =~ s/\r//gr;
+        my @rr = ($ok // '') =~ /^Record-Route: (.*)$/mg;
+        ok(@rr == 2 && $rr[0] =~ /;transport=$tr[;>]/
+            && $rr[1] !~ /transport=/,
+            "$w: the 200 from $user, record-routed over $c->[2] and UDP")
+            or diag(join "\n", @rr);
 
         my $u = $ua{$user};
         ok($u->expect(qr/^incoming sipp$/, 5)
