@@ -2,7 +2,8 @@
 
 # SIP over WebSocket (RFC 7118) with real client libraries, 1 and 4
 # workers: JsSIP and SIP.js (npm, run from Node by t/js/ua.mjs with the
-# ws package as their WebSocket) register over WS and WSS with digest
+# ws package as their WebSocket) register over WS and WSS (one JsSIP over
+# WSS on IPv6, the rest on IPv4) with digest
 # (sip_auth), send each other MESSAGE through nginx, are called from a
 # SIPp UDP caller (INVITE/200/ACK/BYE through the record-routing proxy,
 # which record-routes twice, transport=ws/wss on the browser's side) and
@@ -29,8 +30,9 @@ my $top = $ENV{NGX_SIP_TOP} || '.';
 my $server = $ENV{NGX_SIP_WS_SERVER} || 'nginx';
 my $sipp = program('sipp');
 
-plan skip_all => 'no node, npm packages or sipp'
-    unless need_js('jssip', 'sip.js', 'ws') && need($sipp, 'sipp (sip-tester)');
+plan skip_all => 'no node, npm packages, sipp or IPv6'
+    unless need_js('jssip', 'sip.js', 'ws') && need($sipp, 'sipp (sip-tester)')
+        && need(have_ipv6(), 'IPv6 on lo');
 
 for my $workers ($ENV{NGX_SIP_WS_WORKERS} ? ($ENV{NGX_SIP_WS_WORKERS})
     : (1, 4))
@@ -48,8 +50,10 @@ sub run_all {
     my ($udp, $ws, $wss) = map { $t->port($_) } 0 .. 2;
     my $kpid;
 
+    # user, library, scheme, the server's address; the last over IPv6
     my @clients = (['jsws', 'jssip', 'ws'], ['jswss', 'jssip', 'wss'],
-        ['sjws', 'sipjs', 'ws'], ['sjwss', 'sipjs', 'wss']);
+        ['sjws', 'sipjs', 'ws'], ['sjwss', 'sipjs', 'wss'],
+        ['jswss6', 'jssip', 'wss', '[::1]']);
 
     for my $c (@clients) {
         system("$top/tools/sip-htdigest", "$p/users", $c->[0],
@@ -76,6 +80,7 @@ stream {
         listen 127.0.0.2:%%PORT_0%% udp;
         listen 127.0.0.1:%%PORT_1%% reuseport;
         listen 127.0.0.1:%%PORT_2%% ssl reuseport;
+        listen [::1]:%%PORT_2%% ssl reuseport;
         ssl_certificate     %%PREFIX%%/localhost.crt;
         ssl_certificate_key %%PREFIX%%/localhost.key;
         sip on;
@@ -93,10 +98,11 @@ EOF
     my %ua;
 
     for my $c (@clients) {
-        my ($user, $lib, $scheme) = @$c;
+        my ($user, $lib, $scheme, $addr) = @$c;
         $ua{$user} = NgxWsClient->new(lib => $lib, user => $user,
             pass => "$user-Secret", answer => 1,
-            url => "$scheme://127.0.0.1:" . ($scheme eq 'ws' ? $ws : $wss),
+            url => "$scheme://" . ($addr || '127.0.0.1') . ':'
+                . ($scheme eq 'ws' ? $ws : $wss),
             log => "$p/$user.log", debug => 1);
         $ua{$user}->cmd('register');
     }
@@ -104,7 +110,8 @@ EOF
     for my $c (@clients) {
         my $u = $ua{$c->[0]};
         is($u->expect(qr/^(registered|regfail)/, 15), 'registered',
-            "$w: $c->[1] registers over $c->[2] with digest")
+            "$w: $c->[1] registers over $c->[2]"
+            . ($c->[3] ? " on IPv6" : '') . " with digest")
             or diag("$c->[0]: " . $u->events());
     }
 
