@@ -7,7 +7,9 @@
 # (sip_auth), send each other MESSAGE through nginx, are called from a
 # SIPp UDP caller (INVITE/200/ACK/BYE through the record-routing proxy,
 # which record-routes twice, transport=ws/wss on the browser's side) and
-# call each other, one hanging up and then the other.  The WS and WSS
+# call each other, one hanging up and then the other; nginx is reloaded,
+# every client connects and registers again (the old workers close idle
+# WebSockets at once) and is called from UDP again.  The WS and WSS
 # listens have reuseport, so with 4 workers the clients' connections are
 # spread over the workers and requests cross them.
 #
@@ -229,6 +231,43 @@ EOF
             "$w: $hang hangs up on $other: BYE")
             or diag("$hang: " . $ua{$hang}->events() . "\n$other: "
                 . $ua{$other}->events());
+    }
+
+    # nginx -s reload: the old workers close the idle WebSockets at once
+    # (docs/design.md, "What a reload does"); each client connects again
+    # to the new workers and registers again (JsSIP connects again by
+    # itself, SIP.js by ua.mjs as its examples do), and is reachable
+    # from UDP there
+
+    if (!$kpid) {
+        kill 'HUP', $t->{pid};
+
+        for my $c (@clients) {
+            my $u = $ua{$c->[0]};
+            ok($u->expect(qr/^disconnected$/, 10)
+                && $u->expect(qr/^connected$/, 15)
+                && ($u->expect(qr/^(registered|regfail)/, 15) // '')
+                    eq 'registered',
+                "$w: reload: $c->[0] connects and registers again")
+                or diag("$c->[0]: " . $u->events());
+        }
+
+        for my $c (@clients) {
+            my $user = $c->[0];
+            my $lp = NgxSip->new()->port('uac');
+            my $rc = system("cd $p && timeout 60 $sipp -sf $p/uac_call.xml"
+                . " -s $user -i 127.0.0.2 -p $lp -m 1 -nostdin"
+                . " -timeout 30s -timeout_error"
+                . " -default_behaviors all,-abortunexp"
+                . " -trace_err -error_file $p/uac2_$user.err"
+                . " 127.0.0.2:$udp >$p/uac2_$user.out 2>&1");
+
+            is($rc >> 8, 0, "$w: after the reload, SIPp calls $user")
+                or diag(`tail -n 40 $p/uac2_$user.err`);
+            ok($ua{$user}->expect(qr/^ended remote$/, 5),
+                "$w: after the reload, $user had the BYE")
+                or diag("$user: " . $ua{$user}->events());
+        }
     }
 
     $_->stop() for values %ua;

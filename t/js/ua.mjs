@@ -13,7 +13,8 @@
 //   unregister           REGISTER with Expires 0
 //   quit                 exit 0
 // Events, one a line on stdout:
-//   connected | disconnected
+//   connected | disconnected          (connected again by itself, and
+//                                        registered again if it was)
 //   registered | regfail <cause> | unregistered
 //   sent | sendfail <cause>             (answer to our MESSAGE)
 //   message <from user> <text>          (a MESSAGE came, answered 200)
@@ -200,9 +201,17 @@ async function jssip() {
     let up;
     const connected = new Promise((resolve) => { up = resolve; });
 
+    // as a browser app does: registered again on a new connection (the
+    // old one closed by a reload of the server, say); JsSIP itself
+    // connects again
+    let wanted = false;
+
     ua.on('connected', () => {
         out('connected');
         up();
+        if (wanted) {
+            ua.register();
+        }
     });
     ua.on('disconnected', () => out('disconnected'));
     ua.on('registered', () => out('registered'));
@@ -250,9 +259,13 @@ async function jssip() {
     return {
         async register() {
             await connected;
+            wanted = true;
             ua.register();
         },
-        unregister() { ua.unregister(); },
+        unregister() {
+            wanted = false;
+            ua.unregister();
+        },
         async message(target, ...text) {
             await connected;
             ua.sendMessage(target, text.join(' '), {
@@ -295,13 +308,43 @@ async function sipjs() {
     const registerer = new SIP.Registerer(ua, { expires: 600 });
     let session = null;
 
-    ua.transport.onConnect = () => out('connected');
-    ua.transport.onDisconnect = () => out('disconnected');
+    // SIP.js leaves connecting again to the application: as its
+    // documentation's examples do, again after a second, and registered
+    // again once connected
+    let wanted = false;
+    let quitting = false;
 
+    function onConnect() {
+        out('connected');
+        if (wanted) {
+            register();
+        }
+    }
+
+    function onDisconnect() {
+        out('disconnected');
+        reconnect();
+    }
+
+    function reconnect() {
+        if (!quitting) {
+            setTimeout(() => ua.reconnect().catch(reconnect), 1000);
+        }
+    }
+
+    function register() {
+        registerer.register({
+            requestDelegate: {
+                onAccept: () => out('registered'),
+                onReject: (r) => out(`regfail ${r.message.statusCode}`),
+            },
+        }).catch((e) => out(`regfail ${e.message}`));
+    }
+
+    // "registered" at each 200: after a new connection the registerer's
+    // state stays Registered, and a state listener would hear nothing
     registerer.stateChange.addListener((state) => {
-        if (state === SIP.RegistererState.Registered) {
-            out('registered');
-        } else if (state === SIP.RegistererState.Unregistered) {
+        if (state === SIP.RegistererState.Unregistered) {
             out('unregistered');
         }
     });
@@ -327,6 +370,8 @@ async function sipjs() {
     }
 
     ua.delegate = {
+        onConnect,
+        onDisconnect,
         onMessage(m) {
             m.accept();
             out(`message ${m.request.from.uri.user} ${m.request.body}`);
@@ -349,13 +394,13 @@ async function sipjs() {
 
     return {
         register() {
-            registerer.register({
-                requestDelegate: {
-                    onReject: (r) => out(`regfail ${r.message.statusCode}`),
-                },
-            }).catch((e) => out(`regfail ${e.message}`));
+            wanted = true;
+            register();
         },
-        unregister() { registerer.unregister(); },
+        unregister() {
+            wanted = false;
+            registerer.unregister();
+        },
         message(target, ...text) {
             const uri = SIP.UserAgent.makeURI(target);
             new SIP.Messager(ua, uri, text.join(' ')).message({
@@ -387,6 +432,9 @@ async function sipjs() {
                 session.cancel();
             }
         },
-        async quit() { await ua.stop(); },
+        async quit() {
+            quitting = true;
+            await ua.stop();
+        },
     };
 }
