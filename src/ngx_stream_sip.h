@@ -196,6 +196,8 @@ ngx_int_t ngx_stream_sip_ws_read(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 ngx_int_t ngx_stream_sip_ws_send(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_uint_t opcode, u_char *data, size_t len);
+void ngx_stream_sip_ws_close(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_uint_t code, char *reason);
 
 ngx_int_t ngx_stream_sip_flow_add(ngx_stream_session_t *s);
 void ngx_stream_sip_flow_delete(ngx_stream_session_t *s);

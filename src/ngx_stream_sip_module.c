@@ -26,6 +26,8 @@
 static void ngx_stream_sip_handler(ngx_stream_session_t *s);
 static void ngx_stream_sip_read_handler(ngx_event_t *rev);
 static void ngx_stream_sip_write_handler(ngx_event_t *wev);
+static void ngx_stream_sip_close(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, char *reason);
 static ngx_int_t ngx_stream_sip_read(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 static ngx_int_t ngx_stream_sip_frame(ngx_stream_session_t *s,
@@ -337,7 +339,7 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
                                                    != ctx->in->start
                       ? "WebSocket handshake not complete in time, closing"
                       : "SIP connection idle, closing");
-        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+        ngx_stream_sip_close(s, ctx, "idle");
         return;
     }
 
@@ -360,7 +362,7 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
 
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "SIP connection closed: worker shutting down");
-        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+        ngx_stream_sip_close(s, ctx, "worker shutting down");
         return;
     }
 
@@ -415,6 +417,32 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
     }
+}
+
+
+/*
+ * A connection we end: a WebSocket says so first, with 1001 Going Away
+ * (RFC 6455 7.4.1), and closes once that is out.
+ */
+
+static void
+ngx_stream_sip_close(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
+    char *reason)
+{
+    ngx_stream_sip_srv_conf_t  *sscf;
+
+    if (ctx->ws && !ctx->ws_closing && !ctx->failed) {
+        ngx_stream_sip_ws_close(s, ctx, NGX_SIP_WS_GOING_AWAY, reason);
+
+        if (!ctx->failed && ctx->out_pos != ctx->out_last) {
+            sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+            ngx_add_timer(s->connection->write,
+                          ngx_min(sscf->connection_timeout, 5000));
+            return;
+        }
+    }
+
+    ngx_stream_finalize_session(s, NGX_STREAM_OK);
 }
 
 

@@ -26,8 +26,6 @@ static ngx_int_t ngx_stream_sip_ws_origin_allowed(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 static void ngx_stream_sip_ws_refuse(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_uint_t status, char *reason);
-static void ngx_stream_sip_ws_close(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, ngx_uint_t code, char *reason);
 static ngx_int_t ngx_stream_sip_ws_crlf(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_str_t *msg);
 
@@ -399,7 +397,7 @@ ngx_stream_sip_ws_send(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
 /* our close frame, the last thing sent; the connection closes after it */
 
-static void
+void
 ngx_stream_sip_ws_close(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_uint_t code, char *reason)
 {

@@ -581,4 +581,10 @@ sub hostile {
         "$w workers: a handshake over 8 KB: 400");
 
     is($served->(), 1, "$w workers: the other client served throughout");
+
+    # an idle WebSocket (sip_connection_timeout 3s) is told why it goes
+    my $idle = NgxWebSocket->new(port => $p);
+    my ($icode, $iclosed) = $idle->recv_close(8);
+    is(($icode // 'none') . " $iclosed", '1001 1',
+        "$w workers: idle WebSocket: close 1001 Going Away, then closed");
 }
