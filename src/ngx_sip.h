@@ -329,6 +329,9 @@ typedef struct {
 
 
 /* what ngx_sip_write_response() puts into a response to a request */
+
+#define NGX_SIP_TO_TAG_LEN          16
+
 typedef struct {
     ngx_uint_t                  status;
     ngx_str_t                   reason;
@@ -336,6 +339,7 @@ typedef struct {
     ngx_uint_t                  rport;     /* fills a bare "rport", or 0 */
     ngx_str_t                   to_tag;    /* added when To has none */
     ngx_str_t                   extra;     /* whole header lines, CRLFs */
+    u_char                      tag_buf[NGX_SIP_TO_TAG_LEN];
 } ngx_sip_resp_t;
 
 
@@ -567,6 +571,9 @@ ngx_int_t ngx_sip_parse_token(u_char **pos, u_char *end, ngx_str_t *token);
 ngx_int_t ngx_sip_param(ngx_str_t *params, char *name, ngx_str_t *value);
 
 /* ngx_sip_message.c */
+void ngx_sip_response_init(ngx_sip_resp_t *r, ngx_sip_msg_t *req,
+    ngx_uint_t status, ngx_str_t *reason, ngx_str_t *addr, in_port_t port,
+    u_char *key);
 size_t ngx_sip_response_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r);
 u_char *ngx_sip_write_response(u_char *p, ngx_sip_msg_t *req,
     ngx_sip_resp_t *r);

@@ -130,7 +130,9 @@ done:
             return NGX_ERROR;
         }
 
-        if (ngx_sip_hex_decode(cr->nc.data, cr->nc.len, &cr->nc_value) != NGX_OK) {
+        if (ngx_sip_hex_decode(cr->nc.data, cr->nc.len, &cr->nc_value)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }

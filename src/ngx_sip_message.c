@@ -35,6 +35,74 @@ static ngx_uint_t  ngx_sip_copied_ids[] = {
 };
 
 
+/*
+ * What every response we make ourselves carries besides status and
+ * reason.  "addr" (an IPv6 one without brackets) and "port" are where
+ * the request came from, "key" our 16-octet secret.
+ *
+ * "received" when the top Via's sent-by host is not that address (RFC
+ * 3261 18.2.1), the port for an empty "rport" (RFC 3581 4).
+ *
+ * The To tag is a keyed hash of what names the request: Call-ID, From
+ * tag, top Via branch, CSeq number.  A retransmission gets the same tag,
+ * whichever worker answers it; another request another tag; nobody can
+ * make one collide on purpose.  The CSeq method is left out: a CANCEL
+ * has its INVITE's branch and number, and RFC 3261 9.2 wants the To tag
+ * of the 200 to it to be that of the 487 to the INVITE.  The tag is put
+ * in by ngx_sip_write_response() only where the request's To has none
+ * and the status is not 100 (RFC 3261 8.2.6.2).
+ */
+
+void
+ngx_sip_response_init(ngx_sip_resp_t *r, ngx_sip_msg_t *req,
+    ngx_uint_t status, ngx_str_t *reason, ngx_str_t *addr, in_port_t port,
+    u_char *key)
+{
+    u_char             n[4];
+    ngx_str_t          host;
+    ngx_sip_siphash_t  h;
+
+    ngx_memzero(r, sizeof(ngx_sip_resp_t));
+
+    r->status = status;
+    r->reason = *reason;
+
+    host = req->via.host;
+
+    if (host.len > 2 && host.data[0] == '[') {
+        host.data++;
+        host.len -= 2;
+    }
+
+    if (req->via.text.len
+        && (host.len != addr->len
+            || ngx_strncasecmp(host.data, addr->data, host.len) != 0))
+    {
+        r->received = *addr;
+    }
+
+    if (req->via.has_rport) {
+        r->rport = port;
+    }
+
+    n[0] = (u_char) (req->cseq.number >> 24);
+    n[1] = (u_char) (req->cseq.number >> 16);
+    n[2] = (u_char) (req->cseq.number >> 8);
+    n[3] = (u_char) req->cseq.number;
+
+    ngx_sip_siphash_init(&h, key);
+    ngx_sip_siphash_field(&h, req->call_id.data, req->call_id.len);
+    ngx_sip_siphash_field(&h, req->from.tag.data, req->from.tag.len);
+    ngx_sip_siphash_field(&h, req->via.branch.data, req->via.branch.len);
+    ngx_sip_siphash_field(&h, n, 4);
+
+    r->to_tag.data = r->tag_buf;
+    r->to_tag.len = ngx_sip_write_hex(r->tag_buf, ngx_sip_siphash_final(&h),
+                                      NGX_SIP_TO_TAG_LEN)
+                    - r->tag_buf;
+}
+
+
 size_t
 ngx_sip_response_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r)
 {

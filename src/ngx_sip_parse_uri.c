@@ -580,7 +580,10 @@ ngx_sip_is_ipv6(u_char *p, u_char *end)
 static ngx_int_t
 ngx_sip_check_escape(u_char *p, u_char *end)
 {
-    if (end - p < 3 || ngx_sip_hex_digit(p[1]) < 0 || ngx_sip_hex_digit(p[2]) < 0) {
+    if (end - p < 3
+        || ngx_sip_hex_digit(p[1]) < 0
+        || ngx_sip_hex_digit(p[2]) < 0)
+    {
         return NGX_ERROR;
     }
 
@@ -609,7 +612,8 @@ ngx_sip_unescape(ngx_str_t *src, u_char *dst, size_t *len)
                 return NGX_ERROR;
             }
 
-            *d++ = (u_char) (ngx_sip_hex_digit(p[1]) * 16 + ngx_sip_hex_digit(p[2]));
+            *d++ = (u_char) (ngx_sip_hex_digit(p[1]) * 16
+                             + ngx_sip_hex_digit(p[2]));
             p += 3;
             continue;
         }

@@ -72,6 +72,41 @@ typedef struct {
 } ngx_stream_sip_saved_t;
 
 
+/* a Route value of a request, parsed once: ngx_stream_sip_route.c */
+typedef struct {
+    ngx_sip_addr_t              addr;
+    u_char                     *start;            /* of its text */
+    ngx_uint_t                  header;           /* 1 + index of its line */
+} ngx_stream_sip_route_value_t;
+
+
+/*
+ * The routing of a request, decided once after validation by
+ * ngx_stream_sip_proxy_route(): what the Route header says of us (RFC
+ * 3261 16.4) and its values, parsed once.
+ */
+typedef struct {
+    ngx_int_t                   kind;             /* NGX_STREAM_SIP_ROUTE_ */
+    ngx_uint_t                  ours;             /* leading values of ours */
+    ngx_uint_t                  flow;             /* one of them names */
+    ngx_uint_t                  worker;           /* that holds it */
+    ngx_uint_t                  transport;        /* its transport */
+
+    /* a strict router before us: the real Request-URI, its Route value */
+    ngx_str_t                   ruri;
+    ngx_uint_t                  cut;              /* 1 + index of its line */
+    u_char                     *cut_at;           /* where it starts */
+
+    ngx_array_t                *values;           /* route_value_t, or NULL */
+    ngx_uint_t                  nvalues;
+    ngx_uint_t                  good;             /* before a bad one */
+
+    unsigned                    ob:1;             /* an RFC 5626 flow */
+    unsigned                    strict:1;
+    unsigned                    bad:1;            /* a value did not parse */
+} ngx_stream_sip_route_t;
+
+
 typedef struct {
     ngx_stream_session_t       *session;
 
@@ -79,6 +114,9 @@ typedef struct {
     ngx_sip_msg_t               msg;
     unsigned                    msg_valid:1;
     unsigned                    validated:1;
+    unsigned                    routed:1;         /* "route" is decided */
+
+    ngx_stream_sip_route_t      route;
 
     /* what we answered it with, for $sip_status */
     ngx_uint_t                  status;
@@ -169,7 +207,7 @@ ngx_int_t ngx_stream_sip_registrar_lookup(ngx_stream_session_t *s,
 ngx_int_t ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_array_t *targets);
 ngx_int_t ngx_stream_sip_proxy_route(ngx_stream_session_t *s,
-    ngx_sip_msg_t *m);
+    ngx_stream_sip_ctx_t *ctx);
 ngx_int_t ngx_stream_sip_pass_url(ngx_str_t *url, ngx_str_t *host,
     ngx_uint_t *port, ngx_uint_t *transport);
 ngx_int_t ngx_stream_sip_proxy_response(ngx_stream_session_t *s,
@@ -207,12 +245,17 @@ ngx_uint_t ngx_stream_sip_flow_peer(ngx_sockaddr_t *sa, socklen_t socklen,
     ngx_uint_t transport);
 ngx_int_t ngx_stream_sip_flow_send(ngx_uint_t number, ngx_str_t *msg);
 ngx_uint_t ngx_stream_sip_flow_opened(ngx_uint_t number);
-ngx_uint_t ngx_stream_sip_proxy_flow_busy(ngx_uint_t flow);
+ngx_uint_t ngx_stream_sip_flow_busy(ngx_uint_t number);
+void ngx_stream_sip_flow_hold(ngx_uint_t number, ngx_int_t n);
 ngx_uint_t ngx_stream_sip_flow_transport(ngx_uint_t number);
 ngx_uint_t ngx_stream_sip_flow_connect(ngx_listening_t *ls,
     ngx_sockaddr_t *sa, socklen_t socklen, ngx_uint_t transport,
     ngx_stream_sip_ssl_srv_conf_t *sslcf, ngx_str_t *name, ngx_log_t *log);
-void ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow);
+
+typedef void (*ngx_stream_sip_flow_failed_pt)(ngx_uint_t number);
+
+void ngx_stream_sip_flow_failed(ngx_uint_t number);
+void ngx_stream_sip_flow_on_failed(ngx_stream_sip_flow_failed_pt handler);
 void ngx_stream_sip_proxy_passed_response(u_char *data, size_t len,
     ngx_log_t *log);
 ngx_int_t ngx_stream_sip_response_owner(ngx_sip_msg_t *m);

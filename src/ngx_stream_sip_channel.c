@@ -584,7 +584,7 @@ ngx_stream_sip_channel_flow(ngx_stream_sip_channel_hdr_t *hdr, u_char *data,
     ngx_stream_sip_channel_hdr_t  gone;
 
     if (hdr->kind == NGX_STREAM_SIP_CHANNEL_GONE) {
-        ngx_stream_sip_proxy_flow_failed(hdr->flow);
+        ngx_stream_sip_flow_failed(hdr->flow);
         return;
     }
 

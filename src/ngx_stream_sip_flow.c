@@ -22,7 +22,12 @@
  * needs one keeps its number and looks it up when it sends.  Numbers
  * come from a counter shared by all workers: a number names one
  * connection of one worker, and the "nfl" parameter of our Record-Route
- * carries both (ngx_stream_sip_proxy.c).
+ * carries both (ngx_stream_sip_route.c).
+ *
+ * Transactions (ngx_stream_sip_tx.c) count themselves on the flow they
+ * wait on (ngx_stream_sip_flow_hold()), so that a leaving worker knows at
+ * once whether an idle flow may close, and learn that a flow failed
+ * through the handler they set: this file calls nothing of theirs.
  *
  * By peer address and transport, so that every message to a peer goes on
  * the connection there is, whoever opened it (RFC 5923 in spirit).
@@ -49,6 +54,8 @@ typedef struct {
 
     u_char                  *pending;    /* ngx_alloc()ed */
     size_t                   npending;
+
+    ngx_uint_t               holds;      /* transactions waiting on it */
 } ngx_stream_sip_flow_t;
 
 
@@ -75,6 +82,8 @@ static ngx_rbtree_node_t  ngx_stream_sip_flows_sentinel;
 static ngx_rbtree_t       ngx_stream_sip_flow_addrs;
 static ngx_rbtree_node_t  ngx_stream_sip_flow_addrs_sentinel;
 static ngx_uint_t         ngx_stream_sip_flows_ready;
+
+static ngx_stream_sip_flow_failed_pt  ngx_stream_sip_flow_failed_handler;
 
 static ngx_event_t        ngx_stream_sip_gone_event;
 static ngx_uint_t         ngx_stream_sip_gone[NGX_STREAM_SIP_MAX_GONE];
@@ -205,8 +214,66 @@ ngx_stream_sip_flow_gone_handler(ngx_event_t *ev)
     ngx_stream_sip_ngone = 0;
 
     for (i = 0; i < n; i++) {
-        ngx_stream_sip_proxy_flow_failed(gone[i]);
+        ngx_stream_sip_flow_failed(gone[i]);
     }
+}
+
+
+/*
+ * A flow failed (never came up, or closed) here or in the worker holding
+ * it: whoever waits on it learns it now, not at a timeout.
+ */
+
+void
+ngx_stream_sip_flow_failed(ngx_uint_t number)
+{
+    if (ngx_stream_sip_flow_failed_handler) {
+        ngx_stream_sip_flow_failed_handler(number);
+    }
+}
+
+
+void
+ngx_stream_sip_flow_on_failed(ngx_stream_sip_flow_failed_pt handler)
+{
+    ngx_stream_sip_flow_failed_handler = handler;
+}
+
+
+/*
+ * A transaction waits on a flow of this worker, or no longer does (a
+ * flow of another worker, or one gone, is not counted here).
+ */
+
+void
+ngx_stream_sip_flow_hold(ngx_uint_t number, ngx_int_t n)
+{
+    ngx_stream_sip_flow_t  *f;
+
+    f = ngx_stream_sip_flow_get(number);
+
+    if (f == NULL || (n < 0 && f->holds == 0)) {
+        return;
+    }
+
+    f->holds += n;
+}
+
+
+/*
+ * Whether a transaction still needs a flow: a request that came on it
+ * and has no final answer yet, or a branch sent over it that has none.
+ * A worker that leaves (nginx -s reload) closes the flow only then.
+ */
+
+ngx_uint_t
+ngx_stream_sip_flow_busy(ngx_uint_t number)
+{
+    ngx_stream_sip_flow_t  *f;
+
+    f = ngx_stream_sip_flow_get(number);
+
+    return f != NULL && f->holds != 0;
 }
 
 
@@ -854,7 +921,7 @@ ngx_stream_sip_flow_fail(ngx_stream_sip_flow_t *f)
     ngx_close_connection(c);
     ngx_destroy_pool(pool);
 
-    ngx_stream_sip_proxy_flow_failed(number);
+    ngx_stream_sip_flow_failed(number);
 }
 
 

@@ -355,7 +355,7 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
         c->close = 0;
         rev->timedout = 0;
 
-        if (!c->idle || ngx_stream_sip_proxy_flow_busy(c->number)) {
+        if (!c->idle || ngx_stream_sip_flow_busy(c->number)) {
             ngx_add_timer(rev, 1000);
             return;
         }
@@ -773,6 +773,7 @@ ngx_stream_sip_message_start(ngx_stream_session_t *s,
     ctx->status = 0;
     ctx->msg_valid = 0;
     ctx->validated = 0;
+    ctx->routed = 0;
     ctx->auth_header = 0;
     ctx->has_duration = 0;
 
@@ -841,6 +842,7 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ctx->status = 0;
     ctx->msg_valid = 0;
     ctx->validated = 0;
+    ctx->routed = 0;
 
     /* a WebSocket message is framed already, as a datagram is */
 
@@ -1069,7 +1071,7 @@ ngx_stream_sip_request(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
     if (local && m->ruri.user.len && m->to.tag.len == 0
         && m->method_id != NGX_SIP_ACK && m->method_id != NGX_SIP_CANCEL
         && m->method_id != NGX_SIP_REGISTER
-        && ngx_stream_sip_proxy_route(s, m) <= NGX_STREAM_SIP_ROUTE_OURS)
+        && ngx_stream_sip_proxy_route(s, ctx) <= NGX_STREAM_SIP_ROUTE_OURS)
     {
         rc = ngx_stream_sip_registrar_lookup(s, &m->ruri, &targets);
 
@@ -1240,11 +1242,9 @@ void
 ngx_stream_sip_respond(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ngx_uint_t status, ngx_str_t *reason, ngx_str_t *extra)
 {
-    u_char            *p, *buf, tag[8], hex[] = "0123456789abcdef";
+    u_char            *p, *buf;
     size_t             len;
-    uint32_t           h;
-    ngx_str_t          host;
-    ngx_uint_t         i, port;
+    ngx_uint_t         port;
     ngx_sip_msg_t     *m;
     ngx_sip_resp_t     r;
     ngx_connection_t  *c;
@@ -1255,50 +1255,12 @@ ngx_stream_sip_respond(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     ctx->status = status;
 
-    ngx_memzero(&r, sizeof(ngx_sip_resp_t));
-
-    r.status = status;
-    r.reason = *reason;
+    ngx_sip_response_init(&r, m, status, reason, &c->addr_text,
+                          ngx_inet_get_port(c->sockaddr), ngx_stream_sip_key);
 
     if (extra) {
         r.extra = *extra;
     }
-
-    /* received= whenever the sent-by host is not the source (18.2.1) */
-
-    host = m->via.host;
-
-    if (host.len > 2 && host.data[0] == '[') {
-        host.data++;
-        host.len -= 2;
-    }
-
-    if (m->via.text.len
-        && (host.len != c->addr_text.len
-            || ngx_strncasecmp(host.data, c->addr_text.data, host.len) != 0))
-    {
-        r.received = c->addr_text;
-    }
-
-    if (m->via.has_rport) {
-        r.rport = ngx_inet_get_port(c->sockaddr);
-    }
-
-    /*
-     * The same tag for every retransmission of the request, whichever
-     * worker answers it.
-     */
-
-    h = ngx_sip_hash(0, m->call_id.data, m->call_id.len);
-    h = ngx_sip_hash(h, m->from.tag.data, m->from.tag.len);
-    h = ngx_sip_hash(h, m->via.branch.data, m->via.branch.len);
-
-    for (i = 0; i < 8; i++) {
-        tag[i] = hex[(h >> (i * 4)) & 0xf];
-    }
-
-    r.to_tag.data = tag;
-    r.to_tag.len = 8;
 
     len = ngx_sip_response_size(m, &r);
 

@@ -103,17 +103,20 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
     transport = NGX_STREAM_SIP_UDP;
     flow = 0;
 
-    ngx_memzero(&r, sizeof(ngx_stream_sip_route_t));
+    /* decided once (maybe already for the location service): a copy */
 
-    if (ngx_stream_sip_strict_in(m, &r.ruri, &r.cut, &r.cut_at) == NGX_OK) {
+    route = ngx_stream_sip_proxy_route(s, ctx);
 
-        /* a strict router before us: the target is the last Route */
+    if (route == NGX_ERROR) {
+        ngx_str_set(&reason, "Out of Memory");
+        ngx_stream_sip_respond(s, ctx, 500, &reason, NULL);
+        return NGX_OK;
+    }
 
+    r = ctx->route;
+
+    if (r.strict) {
         route = NGX_STREAM_SIP_ROUTE_DIALOG;
-        r.strict = 1;
-
-    } else {
-        route = ngx_stream_sip_proxy_route_set(s, m, &r);
     }
 
     if (route == NGX_STREAM_SIP_ROUTE_FOREIGN
@@ -181,7 +184,8 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
 
     } else if (route == NGX_STREAM_SIP_ROUTE_DIALOG) {
 
-        if (ngx_stream_sip_route_hop(m, r.ours, &sa, &socklen, &transport)
+        if (ngx_stream_sip_route_hop(m, &r, r.ours, &sa, &socklen,
+                                     &transport)
             != NGX_OK)
         {
             ngx_str_set(&reason, "No Route to Next Hop");

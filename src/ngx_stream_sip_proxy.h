@@ -71,6 +71,7 @@ struct ngx_stream_sip_branch_s {
     unsigned                    cancel_pending:1;
     unsigned                    cancelled:1;
     unsigned                    upstream:1;  /* holds a peer of the stx */
+    unsigned                    held:1;      /* counted on its flow */
 };
 
 
@@ -140,42 +141,26 @@ struct ngx_stream_sip_stx_s {
     unsigned                    stop:1;      /* a 6xx: no more branches */
     unsigned                    acked:1;
     unsigned                    in_table:1;
+    unsigned                    held:1;      /* counted on client_flow */
 };
 
 
-/* what the Route header of a request says of us */
-typedef struct {
-    ngx_uint_t                  ours;        /* leading values of ours */
-    ngx_uint_t                  flow;        /* a flow one of them names */
-    ngx_uint_t                  worker;      /* that holds it */
-    ngx_uint_t                  transport;   /* its transport */
-    unsigned                    ob:1;        /* an RFC 5626 flow */
-
-    /* a strict router before us (RFC 3261 16.4) */
-    unsigned                    strict:1;
-    ngx_str_t                   ruri;        /* the real Request-URI */
-    ngx_uint_t                  cut;         /* 1 + index of its Route */
-    u_char                     *cut_at;      /* where its value starts */
-} ngx_stream_sip_route_t;
-
-
 /* route set and Record-Route tokens: ngx_stream_sip_route.c */
-ngx_int_t ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s,
-    ngx_sip_msg_t *m, ngx_stream_sip_route_t *r);
+ngx_int_t ngx_stream_sip_route_parse(ngx_sip_msg_t *m, ngx_pool_t *pool,
+    ngx_stream_sip_route_t *r);
 void ngx_stream_sip_contact_flow(ngx_stream_session_t *s,
     ngx_sip_msg_t *m, ngx_stream_sip_route_t *r);
 ngx_int_t ngx_stream_sip_flow_route(ngx_stream_sip_stx_t *stx,
     ngx_sip_msg_t *m, ngx_uint_t flow, ngx_uint_t worker,
     ngx_uint_t transport, ngx_listening_t *prefer, ngx_uint_t ob,
     ngx_str_t *rr);
-ngx_int_t ngx_stream_sip_strict_in(ngx_sip_msg_t *m,
-    ngx_str_t *ruri, ngx_uint_t *cut, u_char **cut_at);
 void ngx_stream_sip_flow_token(ngx_str_t *call_id, ngx_uint_t worker,
     ngx_uint_t number, u_char *buf);
 void ngx_stream_sip_route_rewrite(ngx_sip_msg_t *m,
     ngx_stream_sip_route_t *r, ngx_uint_t next, ngx_sip_forward_t *f);
-ngx_int_t ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_uint_t ours,
-    ngx_sockaddr_t *sa, socklen_t *socklen, ngx_uint_t *transport);
+ngx_int_t ngx_stream_sip_route_hop(ngx_sip_msg_t *m,
+    ngx_stream_sip_route_t *r, ngx_uint_t ours, ngx_sockaddr_t *sa,
+    socklen_t *socklen, ngx_uint_t *transport);
 void ngx_stream_sip_proxy_route_token(ngx_str_t *call_id,
     u_char *buf);
 

@@ -445,7 +445,7 @@ ngx_stream_sip_register_size(ngx_stream_session_t *s, ngx_sip_msg_t *m,
     ngx_str_set(&r.reason, "OK");
     r.received = s->connection->addr_text;
     r.rport = 65535;
-    r.to_tag.len = 8;
+    r.to_tag.len = NGX_SIP_TO_TAG_LEN;
 
     len = ngx_sip_response_size(m, &r)
           + sizeof("Path: " CRLF "Supported: path" CRLF) + path->len;
@@ -976,7 +976,7 @@ ngx_stream_sip_redirect(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         ngx_str_set(&r.reason, "Moved Temporarily");
         r.received = s->connection->addr_text;
         r.rport = 65535;
-        r.to_tag.len = 8;
+        r.to_tag.len = NGX_SIP_TO_TAG_LEN;
 
         max = ngx_sip_response_size(&ctx->msg, &r);
         max = (max < NGX_STREAM_SIP_UDP_MAX) ? NGX_STREAM_SIP_UDP_MAX - max

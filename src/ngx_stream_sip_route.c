@@ -23,8 +23,12 @@
 static ngx_uint_t ngx_stream_sip_route_is_us(ngx_stream_session_t *s,
     ngx_sip_uri_t *uri);
 static u_char *ngx_stream_sip_next_value(u_char *p, u_char *end);
-static ngx_int_t ngx_stream_sip_route_value(ngx_sip_msg_t *m,
-    ngx_uint_t index, ngx_sip_addr_t *addr);
+static ngx_int_t ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s,
+    ngx_sip_msg_t *m, ngx_stream_sip_route_t *r);
+static ngx_int_t ngx_stream_sip_strict_in(ngx_sip_msg_t *m,
+    ngx_stream_sip_route_t *r);
+static ngx_int_t ngx_stream_sip_route_value(ngx_stream_sip_route_t *r,
+    ngx_uint_t index, ngx_sip_addr_t **addr);
 
 
 /*
@@ -37,11 +41,111 @@ static ngx_int_t ngx_stream_sip_route_value(ngx_sip_msg_t *m,
  */
 
 ngx_int_t
-ngx_stream_sip_proxy_route(ngx_stream_session_t *s, ngx_sip_msg_t *m)
+ngx_stream_sip_proxy_route(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 {
-    ngx_stream_sip_route_t  r;
+    ngx_sip_msg_t           *m;
+    ngx_stream_sip_route_t  *r;
 
-    return ngx_stream_sip_proxy_route_set(s, m, &r);
+    r = &ctx->route;
+
+    if (ctx->routed) {
+        return r->kind;
+    }
+
+    m = &ctx->msg;
+
+    ngx_memzero(r, sizeof(ngx_stream_sip_route_t));
+
+    if (ngx_stream_sip_route_parse(m, s->connection->pool, r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    r->kind = ngx_stream_sip_proxy_route_set(s, m, r);
+
+    if (ngx_stream_sip_strict_in(m, r) == NGX_OK) {
+
+        /* a strict router before us: the target is the last Route */
+
+        r->strict = 1;
+        r->ours = 0;
+        r->flow = 0;
+    }
+
+    ctx->routed = 1;
+
+    return r->kind;
+}
+
+
+/*
+ * The Route values of a message, parsed once, in order.  A value that
+ * does not parse ends its line: "good" counts the values before the
+ * first such one, the ones after it in later lines are still there (the
+ * last line matters to strict routing).
+ */
+
+ngx_int_t
+ngx_stream_sip_route_parse(ngx_sip_msg_t *m, ngx_pool_t *pool,
+    ngx_stream_sip_route_t *r)
+{
+    u_char                        *p, *end, *start;
+    ngx_uint_t                     i;
+    ngx_sip_header_t              *h;
+    ngx_stream_sip_route_value_t  *v;
+
+    r->values = NULL;
+    r->nvalues = 0;
+    r->good = 0;
+    r->bad = 0;
+
+    if (m->hdr[NGX_SIP_HDR_ROUTE] == NULL) {
+        return NGX_OK;
+    }
+
+    r->values = ngx_array_create(pool, 2,
+                                 sizeof(ngx_stream_sip_route_value_t));
+    if (r->values == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < m->nheaders; i++) {
+        h = &m->headers[i];
+
+        if (h->id != NGX_SIP_HDR_ROUTE) {
+            continue;
+        }
+
+        p = h->value.data;
+        end = p + h->value.len;
+
+        while (p < end) {
+            v = ngx_array_push(r->values);
+            if (v == NULL) {
+                return NGX_ERROR;
+            }
+
+            start = p;
+
+            if (ngx_sip_parse_addr(&p, end, &v->addr, 1) != NGX_OK) {
+                r->values->nelts--;
+                r->bad = 1;
+                break;
+            }
+
+            v->start = start;
+            v->header = i + 1;
+
+            if (!r->bad) {
+                r->good++;
+            }
+
+            p = ngx_stream_sip_next_value(p, end);
+        }
+    }
+
+    r->nvalues = r->values->nelts;
+
+    return NGX_OK;
 }
 
 
@@ -56,16 +160,15 @@ ngx_stream_sip_proxy_route(ngx_stream_session_t *s, ngx_sip_msg_t *m)
  * keyed hash of both and the Call-ID; "ob" when it is an RFC 5626 flow).
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s, ngx_sip_msg_t *m,
     ngx_stream_sip_route_t *r)
 {
-    u_char            *p, *end, token[16], ftoken[NGX_INT_T_LEN * 2 + 20];
+    u_char             token[16], ftoken[NGX_INT_T_LEN * 2 + 20];
     ngx_str_t          value, fl;
     ngx_uint_t         i, n, total, dialog, worker, number;
-    ngx_sip_addr_t     addr;
+    ngx_sip_addr_t    *addr;
     ngx_connection_t  *c;
-    ngx_sip_header_t  *h;
 
     r->ours = 0;
     r->flow = 0;
@@ -77,6 +180,10 @@ ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s, ngx_sip_msg_t *m,
         return NGX_STREAM_SIP_ROUTE_NONE;
     }
 
+    if (r->bad) {
+        return NGX_STREAM_SIP_ROUTE_FOREIGN;
+    }
+
     c = s->connection;
 
     ngx_stream_sip_proxy_route_token(&m->call_id, token);
@@ -85,87 +192,73 @@ ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s, ngx_sip_msg_t *m,
     total = 0;
     dialog = 0;
 
-    for (i = 0; i < m->nheaders; i++) {
-        h = &m->headers[i];
+    for (i = 0; i < r->nvalues; i++) {
+        addr = &((ngx_stream_sip_route_value_t *) r->values->elts)[i].addr;
 
-        if (h->id != NGX_SIP_HDR_ROUTE) {
+        total++;
+
+        if (n + 1 != total) {
             continue;
         }
 
-        p = h->value.data;
-        end = p + h->value.len;
+        /*
+         * A token of ours for another Call-ID is a route made up (or
+         * of another dialog): it is not relayed along.
+         */
 
-        while (p < end) {
-            if (ngx_sip_parse_addr(&p, end, &addr, 1) != NGX_OK) {
-                return NGX_STREAM_SIP_ROUTE_FOREIGN;
-            }
-
-            total++;
-            p = ngx_stream_sip_next_value(p, end);
-
-            if (n + 1 != total) {
-                continue;
-            }
-
-            /*
-             * A token of ours for another Call-ID is a route made up (or
-             * of another dialog): it is not relayed along.
-             */
-
-            if (ngx_sip_uri_param(&addr.uri.params, "nsip", &value)
-                == NGX_OK)
-            {
-                if (value.len != 16
-                    || ngx_memcmp(token, value.data, 16) != 0)
-                {
-                    continue;
-                }
-
-                dialog = 1;
-
-            } else if (!ngx_stream_sip_route_is_us(s, &addr.uri)) {
-                continue;
-            }
-
-            n++;
-
-            if (ngx_sip_uri_param(&addr.uri.params, "nfl", &fl) != NGX_OK
-                || ngx_stream_sip_flow_parse(&fl, &worker, &number)
-                   != NGX_OK)
+        if (ngx_sip_uri_param(&addr->uri.params, "nsip", &value)
+            == NGX_OK)
+        {
+            if (value.len != 16
+                || ngx_memcmp(token, value.data, 16) != 0)
             {
                 continue;
             }
 
-            ngx_stream_sip_flow_token(&m->call_id, worker, number, ftoken);
+            dialog = 1;
 
-            /*
-             * The first of our values is the side the request came from,
-             * the later ones where it goes: a flow counts only there (the
-             * caller may come back on a new connection: its old one is
-             * no way back), and never the one the request came on.
-             */
+        } else if (!ngx_stream_sip_route_is_us(s, &addr->uri)) {
+            continue;
+        }
 
-            if (n >= 2
-                && fl.len == ngx_strlen(ftoken)
-                && ngx_memcmp(fl.data, ftoken, fl.len) == 0
-                && !(worker == ngx_worker && c->type == SOCK_STREAM
-                     && number == c->number))
+        n++;
+
+        if (ngx_sip_uri_param(&addr->uri.params, "nfl", &fl) != NGX_OK
+            || ngx_stream_sip_flow_parse(&fl, &worker, &number)
+               != NGX_OK)
+        {
+            continue;
+        }
+
+        ngx_stream_sip_flow_token(&m->call_id, worker, number, ftoken);
+
+        /*
+         * The first of our values is the side the request came from,
+         * the later ones where it goes: a flow counts only there (the
+         * caller may come back on a new connection: its old one is
+         * no way back), and never the one the request came on.
+         */
+
+        if (n >= 2
+            && fl.len == ngx_strlen(ftoken)
+            && ngx_memcmp(fl.data, ftoken, fl.len) == 0
+            && !(worker == ngx_worker && c->type == SOCK_STREAM
+                 && number == c->number))
+        {
+            r->flow = number;
+            r->worker = worker;
+            r->transport = (addr->uri.scheme_id == NGX_SIP_SCHEME_SIPS)
+                           ? NGX_STREAM_SIP_TLS
+                           : ngx_sip_transport_id(&addr->uri.transport);
+            r->ob = (ngx_sip_uri_param(&addr->uri.params, "ob", &value)
+                     == NGX_OK);
+
+            /* a WebSocket is a flow: reached on it alone */
+
+            if (r->transport == NGX_STREAM_SIP_NONE
+                || r->transport == NGX_STREAM_SIP_UDP)
             {
-                r->flow = number;
-                r->worker = worker;
-                r->transport = (addr.uri.scheme_id == NGX_SIP_SCHEME_SIPS)
-                               ? NGX_STREAM_SIP_TLS
-                               : ngx_sip_transport_id(&addr.uri.transport);
-                r->ob = (ngx_sip_uri_param(&addr.uri.params, "ob", &value)
-                         == NGX_OK);
-
-                /* a WebSocket is a flow: reached on it alone */
-
-                if (r->transport == NGX_STREAM_SIP_NONE
-                    || r->transport == NGX_STREAM_SIP_UDP)
-                {
-                    r->flow = 0;
-                }
+                r->flow = 0;
             }
         }
     }
@@ -308,11 +401,11 @@ ngx_stream_sip_contact_flow(ngx_stream_session_t *s, ngx_sip_msg_t *m,
     ngx_stream_sip_route_t *r)
 {
     ngx_uint_t                i;
-    ngx_sip_addr_t            addr;
     ngx_array_t              *targets;
+    ngx_sip_addr_t           *addr;
     ngx_stream_sip_target_t  *t;
 
-    if (ngx_stream_sip_route_value(m, r->ours, &addr) != NGX_DECLINED
+    if (ngx_stream_sip_route_value(r, r->ours, &addr) != NGX_DECLINED
         || !ngx_stream_sip_is_local(s, &m->to.uri)
         || ngx_stream_sip_registrar_lookup(s, &m->to.uri, &targets)
            != NGX_OK)
@@ -415,18 +508,16 @@ ngx_stream_sip_flow_route(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
 /*
  * RFC 3261 16.4: the Request-URI is a Record-Route of ours (a strict
  * router sent it): the real Request-URI is the last Route value, which
- * goes.  "cut" and "cut_at": where that value starts.
+ * goes.  "cut" (its line) and "cut_at": where that value starts.
  */
 
-ngx_int_t
-ngx_stream_sip_strict_in(ngx_sip_msg_t *m, ngx_str_t *ruri, ngx_uint_t *cut,
-    u_char **cut_at)
+static ngx_int_t
+ngx_stream_sip_strict_in(ngx_sip_msg_t *m, ngx_stream_sip_route_t *r)
 {
-    u_char            *p, *end, *start, token[16];
-    ngx_str_t          value;
-    ngx_uint_t         i;
-    ngx_sip_addr_t     addr;
-    ngx_sip_header_t  *h;
+    u_char                        token[16];
+    ngx_str_t                     value;
+    ngx_uint_t                    i, k;
+    ngx_stream_sip_route_value_t  *v;
 
     if (m->hdr[NGX_SIP_HDR_ROUTE] == NULL
         || ngx_sip_uri_param(&m->ruri.params, "nsip", &value) != NGX_OK
@@ -447,33 +538,25 @@ ngx_stream_sip_strict_in(ngx_sip_msg_t *m, ngx_str_t *ruri, ngx_uint_t *cut,
         }
     }
 
-    h = &m->headers[i - 1];
-    p = h->value.data;
-    end = p + h->value.len;
-    ngx_str_null(ruri);
+    ngx_str_null(&r->ruri);
 
-    while (p < end) {
-        start = p;
+    v = r->values->elts;
 
-        if (ngx_sip_parse_addr(&p, end, &addr, 1) != NGX_OK) {
-            break;
+    for (k = 0; k < r->nvalues; k++) {
+        if (v[k].header == i) {
+            r->ruri = v[k].addr.uri_text;
+            r->cut_at = v[k].start;
         }
-
-        *ruri = addr.uri_text;
-        *cut_at = start;
-
-        p = ngx_stream_sip_next_value(p, end);
     }
 
-    if (ruri->len == 0) {
+    if (r->ruri.len == 0) {
         return NGX_DECLINED;
     }
 
-    *cut = i;
+    r->cut = i;
 
     return NGX_OK;
 }
-
 
 /*
  * What strict routing does to a request we forward: after a strict
@@ -488,7 +571,7 @@ void
 ngx_stream_sip_route_rewrite(ngx_sip_msg_t *m, ngx_stream_sip_route_t *r,
     ngx_uint_t next, ngx_sip_forward_t *f)
 {
-    ngx_sip_addr_t  addr;
+    ngx_sip_addr_t  *addr;
 
     f->pop_route = r->ours;
 
@@ -498,11 +581,11 @@ ngx_stream_sip_route_rewrite(ngx_sip_msg_t *m, ngx_stream_sip_route_t *r,
         f->cut_at = r->cut_at;
 
     } else if (next
-               && ngx_stream_sip_route_value(m, r->ours, &addr) == NGX_OK
-               && !addr.uri.lr)
+               && ngx_stream_sip_route_value(r, r->ours, &addr) == NGX_OK
+               && !addr->uri.lr)
     {
         f->pop_route = r->ours + 1;
-        f->ruri = addr.uri_text;
+        f->ruri = addr->uri_text;
         f->append_route = m->request_uri;
     }
 }
@@ -523,44 +606,23 @@ ngx_stream_sip_next_value(u_char *p, u_char *end)
 }
 
 
-/* the Route value at "index" (from 0), over all Route lines */
+/*
+ * The Route value at "index" (from 0), over all Route lines; NGX_ERROR
+ * when one before it does not parse.
+ */
 
 static ngx_int_t
-ngx_stream_sip_route_value(ngx_sip_msg_t *m, ngx_uint_t index,
-    ngx_sip_addr_t *addr)
+ngx_stream_sip_route_value(ngx_stream_sip_route_t *r, ngx_uint_t index,
+    ngx_sip_addr_t **addr)
 {
-    u_char            *p, *end;
-    ngx_uint_t         i, n;
-    ngx_sip_header_t  *h;
-
-    n = 0;
-
-    for (i = 0; i < m->nheaders; i++) {
-        h = &m->headers[i];
-
-        if (h->id != NGX_SIP_HDR_ROUTE) {
-            continue;
-        }
-
-        p = h->value.data;
-        end = p + h->value.len;
-
-        while (p < end) {
-            if (ngx_sip_parse_addr(&p, end, addr, 1) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            if (n++ == index) {
-                return NGX_OK;
-            }
-
-            p = ngx_stream_sip_next_value(p, end);
-        }
+    if (index < r->good) {
+        *addr = &((ngx_stream_sip_route_value_t *) r->values->elts)[index]
+                                                                   .addr;
+        return NGX_OK;
     }
 
-    return NGX_DECLINED;
+    return r->bad ? NGX_ERROR : NGX_DECLINED;
 }
-
 
 /*
  * The worker holding the flow that a Route value of ours names ("nfl"),
@@ -724,13 +786,15 @@ ngx_stream_sip_flow_token(ngx_str_t *call_id, ngx_uint_t worker,
  */
 
 ngx_int_t
-ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_uint_t ours,
-    ngx_sockaddr_t *sa, socklen_t *socklen, ngx_uint_t *transport)
+ngx_stream_sip_route_hop(ngx_sip_msg_t *m, ngx_stream_sip_route_t *r,
+    ngx_uint_t ours, ngx_sockaddr_t *sa, socklen_t *socklen,
+    ngx_uint_t *transport)
 {
-    ngx_sip_addr_t  addr;
+    ngx_sip_addr_t  *addr;
 
-    if (ngx_stream_sip_route_value(m, ours, &addr) == NGX_OK) {
-        return ngx_stream_sip_uri_sockaddr(&addr.uri, sa, socklen, transport);
+    if (ngx_stream_sip_route_value(r, ours, &addr) == NGX_OK) {
+        return ngx_stream_sip_uri_sockaddr(&addr->uri, sa, socklen,
+                                           transport);
     }
 
     return ngx_stream_sip_uri_sockaddr(&m->ruri, sa, socklen, transport);

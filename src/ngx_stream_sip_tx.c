@@ -37,6 +37,11 @@ static ngx_int_t ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx,
     ngx_uint_t status, char *reason);
 static ngx_int_t ngx_stream_sip_branch_redial(ngx_stream_sip_branch_t *b);
 static void ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b);
+static void ngx_stream_sip_tx_flow_failed(ngx_uint_t flow);
+static void ngx_stream_sip_stx_hold(ngx_stream_sip_stx_t *stx);
+static void ngx_stream_sip_stx_unhold(ngx_stream_sip_stx_t *stx);
+static void ngx_stream_sip_branch_hold(ngx_stream_sip_branch_t *b);
+static void ngx_stream_sip_branch_unhold(ngx_stream_sip_branch_t *b);
 static ngx_stream_sip_tnode_t *ngx_stream_sip_table_find(
     ngx_stream_sip_table_t *t, ngx_str_t *branch, ngx_uint_t method,
     ngx_uint_t server);
@@ -86,9 +91,57 @@ ngx_stream_sip_tx_init(void)
         return NGX_ERROR;
     }
 
+    ngx_stream_sip_flow_on_failed(ngx_stream_sip_tx_flow_failed);
+
     ngx_stream_sip_tx_ready = 1;
 
     return NGX_OK;
+}
+
+
+/*
+ * A transaction counts on the flow it waits on (the caller's, a
+ * branch's) while it has no final answer: a leaving worker closes an
+ * idle flow only when none does (ngx_stream_sip_flow_busy()).
+ */
+
+static void
+ngx_stream_sip_stx_hold(ngx_stream_sip_stx_t *stx)
+{
+    if (stx->client_flow && !stx->held) {
+        ngx_stream_sip_flow_hold(stx->client_flow, 1);
+        stx->held = 1;
+    }
+}
+
+
+static void
+ngx_stream_sip_stx_unhold(ngx_stream_sip_stx_t *stx)
+{
+    if (stx->held) {
+        ngx_stream_sip_flow_hold(stx->client_flow, -1);
+        stx->held = 0;
+    }
+}
+
+
+static void
+ngx_stream_sip_branch_hold(ngx_stream_sip_branch_t *b)
+{
+    if (b->flow && !b->held) {
+        ngx_stream_sip_flow_hold(b->flow, 1);
+        b->held = 1;
+    }
+}
+
+
+static void
+ngx_stream_sip_branch_unhold(ngx_stream_sip_branch_t *b)
+{
+    if (b->held) {
+        ngx_stream_sip_flow_hold(b->flow, -1);
+        b->held = 0;
+    }
 }
 
 
@@ -310,6 +363,8 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         stx->node.key = ngx_stream_sip_table_key(&stx->their);
         ngx_stream_sip_table_insert(&ngx_stream_sip_stxs, &stx->node);
         stx->in_table = 1;
+
+        ngx_stream_sip_stx_hold(stx);
     }
 
     /* from here on given back by ngx_stream_sip_stx_free() */
@@ -722,6 +777,7 @@ ngx_stream_sip_branch_start(ngx_stream_sip_stx_t *stx, ngx_sip_msg_t *m,
 
     b->node.key = ngx_stream_sip_table_key(&b->branch);
     ngx_stream_sip_table_insert(&ngx_stream_sip_branches, &b->node);
+    ngx_stream_sip_branch_hold(b);
 
     b->next = stx->branches;
     stx->branches = b;
@@ -964,6 +1020,8 @@ ngx_stream_sip_branch_done(ngx_stream_sip_branch_t *b, ngx_uint_t status,
     b->status = status;
     stx->active--;
 
+    ngx_stream_sip_branch_unhold(b);
+
     if (b->retransmit.timer_set) {
         ngx_del_timer(&b->retransmit);
     }
@@ -1003,6 +1061,7 @@ ngx_stream_sip_branch_done(ngx_stream_sip_branch_t *b, ngx_uint_t status,
             }
 
             stx->completed = 1;
+            ngx_stream_sip_stx_unhold(stx);
 
             if (stx->method == NGX_SIP_INVITE) {
                 for (o = stx->branches; o; o = o->next) {
@@ -1105,6 +1164,7 @@ ngx_stream_sip_stx_final(ngx_stream_sip_stx_t *stx)
     status = stx->best_status;
 
     stx->completed = 1;
+    ngx_stream_sip_stx_unhold(stx);
 
     if (status == 503 && stx->upstream && stx->tried > 1) {
         (void) ngx_stream_sip_stx_answer(stx, 503,
@@ -1223,6 +1283,7 @@ ngx_stream_sip_stx_free(ngx_stream_sip_stx_t *stx)
 
     for (b = stx->branches; b; b = b->next) {
         ngx_stream_sip_table_delete(&ngx_stream_sip_branches, &b->node);
+        ngx_stream_sip_branch_unhold(b);
 
         if (b->retransmit.timer_set) {
             ngx_del_timer(&b->retransmit);
@@ -1237,6 +1298,8 @@ ngx_stream_sip_stx_free(ngx_stream_sip_stx_t *stx)
             pc->free(pc, pc->data, 0);
         }
     }
+
+    ngx_stream_sip_stx_unhold(stx);
 
     if (stx->in_table) {
         ngx_stream_sip_table_delete(&ngx_stream_sip_stxs, &stx->node);
@@ -1307,7 +1370,8 @@ static ngx_int_t
 ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx, ngx_uint_t status,
     char *reason)
 {
-    u_char           *p;
+    u_char           *p, text[NGX_SOCKADDR_STRLEN];
+    ngx_str_t         addr, why;
     ngx_sip_msg_t     m;
     ngx_sip_resp_t    r;
 
@@ -1315,11 +1379,22 @@ ngx_stream_sip_stx_answer(ngx_stream_sip_stx_t *stx, ngx_uint_t status,
         return NGX_ERROR;
     }
 
-    ngx_memzero(&r, sizeof(ngx_sip_resp_t));
-    r.status = status;
-    r.reason.data = (u_char *) reason;
-    r.reason.len = ngx_strlen(reason);
-    ngx_str_set(&r.to_tag, "ngxsip0");
+    /*
+     * As ngx_stream_sip_respond() does: the caller's address for
+     * received, its port for rport (stx->client has the source port
+     * whenever the request asked for rport).
+     */
+
+    addr.data = text;
+    addr.len = ngx_sock_ntop(&stx->client.sockaddr, stx->client_len, text,
+                             NGX_SOCKADDR_STRLEN, 0);
+
+    why.data = (u_char *) reason;
+    why.len = ngx_strlen(reason);
+
+    ngx_sip_response_init(&r, &m, status, &why, &addr,
+                          ngx_inet_get_port(&stx->client.sockaddr),
+                          ngx_stream_sip_key);
 
     p = ngx_pnalloc(stx->pool, ngx_sip_response_size(&m, &r));
     if (p == NULL) {
@@ -1403,58 +1478,13 @@ ngx_stream_sip_branch_ack(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *resp)
 
 
 /*
- * Whether a transaction still needs a connection: a request that came on
- * it and has no final answer yet, or a branch sent over it that has none.
- * A worker that leaves (nginx -s reload) closes the connection only then.
- * Walks every transaction: only a leaving worker asks, once a second.
- */
-
-ngx_uint_t
-ngx_stream_sip_proxy_flow_busy(ngx_uint_t flow)
-{
-    ngx_uint_t                i;
-    ngx_stream_sip_tnode_t   *node;
-    ngx_stream_sip_stx_t     *stx;
-    ngx_stream_sip_branch_t  *b;
-
-    if (!ngx_stream_sip_tx_ready) {
-        return 0;
-    }
-
-    for (i = 0; i < ngx_stream_sip_branches.size; i++) {
-        for (node = ngx_stream_sip_branches.buckets[i]; node;
-             node = node->next)
-        {
-            b = (ngx_stream_sip_branch_t *) node;
-
-            if (b->flow == flow && !b->completed) {
-                return 1;
-            }
-        }
-    }
-
-    for (i = 0; i < ngx_stream_sip_stxs.size; i++) {
-        for (node = ngx_stream_sip_stxs.buckets[i]; node; node = node->next) {
-            stx = (ngx_stream_sip_stx_t *) node;
-
-            if (stx->client_flow == flow && !stx->completed) {
-                return 1;
-            }
-        }
-    }
-
-    return 0;
-}
-
-
-/*
  * A connection of ours never came up (refused, timed out, a certificate
  * that failed verification): the branches waiting for it fail now, as a
  * 503 of the next hop, which moves an upstream to its next peer.
  */
 
-void
-ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
+static void
+ngx_stream_sip_tx_flow_failed(ngx_uint_t flow)
 {
     ngx_uint_t                 i, n;
     ngx_stream_sip_tnode_t    *node;
@@ -1521,17 +1551,19 @@ ngx_stream_sip_proxy_flow_failed(ngx_uint_t flow)
 static ngx_int_t
 ngx_stream_sip_branch_redial(ngx_stream_sip_branch_t *b)
 {
-    socklen_t              socklen;
-    ngx_uint_t             transport, flow;
-    ngx_sip_msg_t          m;
-    ngx_sockaddr_t         sa;
-    ngx_stream_sip_stx_t  *stx;
+    socklen_t               socklen;
+    ngx_uint_t              transport, flow;
+    ngx_sip_msg_t           m;
+    ngx_sockaddr_t          sa;
+    ngx_stream_sip_stx_t   *stx;
+    ngx_stream_sip_route_t  r;
 
     stx = b->stx;
     flow = 0;
 
     if (ngx_stream_sip_reparse(&stx->orig, &m) != NGX_OK
-        || ngx_stream_sip_route_hop(&m, stx->pop_route, &sa, &socklen,
+        || ngx_stream_sip_route_parse(&m, stx->pool, &r) != NGX_OK
+        || ngx_stream_sip_route_hop(&m, &r, stx->pop_route, &sa, &socklen,
                                     &transport)
            != NGX_OK)
     {
@@ -1562,6 +1594,8 @@ ngx_stream_sip_branch_redial(ngx_stream_sip_branch_t *b)
     b->completed = 1;
     b->status = 480;
     stx->active--;
+
+    ngx_stream_sip_branch_unhold(b);
 
     if (b->timeout.timer_set) {
         ngx_del_timer(&b->timeout);
@@ -1605,6 +1639,8 @@ ngx_stream_sip_branch_resend_udp(ngx_stream_sip_branch_t *b)
     ngx_log_error(NGX_LOG_INFO, stx->log, 0,
                   "SIP proxy: next hop takes no TCP, %uz bytes over UDP",
                   b->sent.len);
+
+    ngx_stream_sip_branch_unhold(b);
 
     b->flow = 0;
     b->upgraded = 0;

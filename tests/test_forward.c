@@ -442,10 +442,13 @@ test_response(void)
 static void
 test_branch(void)
 {
-    u_char         b[NGX_SIP_BRANCH_LEN];
+    u_char         b[NGX_SIP_BRANCH_LEN], up[NGX_SIP_BRANCH_LEN];
     uint32_t       loop, salt;
     ngx_str_t      branch;
+    ngx_uint_t     i, upper;
     ngx_sip_msg_t  in;
+
+    upper = 0;
 
     if (!parse(&in, in_headers, (u_char *) invite, sizeof(invite) - 1)) {
         return;
@@ -457,6 +460,21 @@ test_branch(void)
     NGX_SIP_CHECK(ngx_sip_branch_check(&branch, key, &loop, &salt) == NGX_OK
                   && salt == 0xdeadbeef, "our branch recognised");
 
+    /* the same digits in uppercase: another branch (17.2.3), not ours */
+
+    for (i = 11; i < NGX_SIP_BRANCH_LEN; i++) {
+        up[i] = (u_char) ngx_toupper(b[i]);
+        upper += (up[i] != b[i]);
+    }
+
+    ngx_memcpy(up, b, 11);
+    branch.data = up;
+
+    NGX_SIP_CHECK(upper > 0
+                  && ngx_sip_branch_check(&branch, key, &loop, &salt)
+                     == NGX_DECLINED, "an uppercase copy is not ours");
+
+    branch.data = b;
     b[NGX_SIP_BRANCH_LEN - 1] ^= 1;
 
     NGX_SIP_CHECK(ngx_sip_branch_check(&branch, key, &loop, &salt)

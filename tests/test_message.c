@@ -228,19 +228,187 @@ test_to_tag_kept(void)
 }
 
 
-static void
-test_hash(void)
+/* a request of its own text, parsed into *m with the headers h */
+
+static int
+request(ngx_sip_msg_t *m, ngx_sip_header_t *h, const char *method,
+    const char *via, const char *to, const char *call_id, const char *cseq)
 {
-    uint32_t  a, b;
+    static char  text[16][1024];
+    static int   n;
+    char        *t;
 
-    a = ngx_sip_hash(0, (u_char *) "call-1", 6);
-    b = ngx_sip_hash(0, (u_char *) "call-1", 6);
+    t = text[n++ % 16];
 
-    NGX_SIP_CHECK(a == b, "hash is stable");
+    snprintf(t, sizeof(text[0]),
+             "%s sip:bob@example.com SIP/2.0\r\n"
+             "Via: %s\r\n"
+             "Max-Forwards: 70\r\n"
+             "From: <sip:alice@example.com>;tag=a1\r\n"
+             "To: %s\r\n"
+             "Call-ID: %s\r\n"
+             "CSeq: %s\r\n"
+             "Content-Length: 0\r\n"
+             "\r\n", method, via, to, call_id, cseq);
 
-    b = ngx_sip_hash(0, (u_char *) "call-2", 6);
+    return parse(m, h, t, strlen(t));
+}
 
-    NGX_SIP_CHECK(a != b, "hash spreads");
+
+/* ngx_sip_response_init(): received, rport and the To tag */
+
+static void
+test_response_init(void)
+{
+    u_char           key[16];
+    ngx_str_t        addr, reason;
+    ngx_uint_t       i;
+    ngx_sip_msg_t    a, b;
+    ngx_sip_resp_t   ra, rb;
+    ngx_sip_header_t ha[NGX_SIP_MAX_HEADERS], hb[NGX_SIP_MAX_HEADERS];
+
+    for (i = 0; i < 16; i++) {
+        key[i] = (u_char) (i * 7 + 1);
+    }
+
+    ngx_str_set(&addr, "192.0.2.7");
+    ngx_str_set(&reason, "OK");
+
+#define VIA  "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK-1;rport"
+#define TO   "<sip:bob@example.com>"
+
+    if (!request(&a, ha, "INVITE", VIA, TO, "c1", "1 INVITE")
+        || !request(&b, hb, "INVITE", VIA, TO, "c1", "1 INVITE"))
+    {
+        NGX_SIP_CHECK(0, "requests do not parse");
+        return;
+    }
+
+    ngx_sip_response_init(&ra, &a, 180, &reason, &addr, 40000, key);
+    ngx_sip_response_init(&rb, &b, 486, &reason, &addr, 40000, key);
+
+    NGX_SIP_CHECK(ra.to_tag.len == NGX_SIP_TO_TAG_LEN
+                  && ra.to_tag.data == ra.tag_buf, "tag in the struct");
+    NGX_SIP_CHECK(ra.to_tag.len == rb.to_tag.len
+                  && memcmp(ra.tag_buf, rb.tag_buf, ra.to_tag.len) == 0,
+                  "a retransmission gets the same tag");
+    NGX_SIP_CHECK(NGX_SIP_STR_EQ(ra.received, "192.0.2.7"),
+                  "received: the source is not the sent-by");
+    NGX_SIP_CHECK(ra.rport == 40000, "rport filled");
+    NGX_SIP_CHECK(ra.status == 180 && NGX_SIP_STR_EQ(ra.reason, "OK"),
+                  "status and reason");
+
+    /* a CANCEL: its INVITE's branch and number, the same tag (9.2) */
+
+    (void) request(&b, hb, "CANCEL", VIA, TO, "c1", "1 CANCEL");
+    ngx_sip_response_init(&rb, &b, 200, &reason, &addr, 40000, key);
+    NGX_SIP_CHECK(memcmp(ra.tag_buf, rb.tag_buf, ra.to_tag.len) == 0,
+                  "the CANCEL's tag is its INVITE's");
+
+    /* anything else that names the request: another tag */
+
+    (void) request(&b, hb, "INVITE", VIA, TO, "c2", "1 INVITE");
+    ngx_sip_response_init(&rb, &b, 180, &reason, &addr, 40000, key);
+    NGX_SIP_CHECK(memcmp(ra.tag_buf, rb.tag_buf, ra.to_tag.len) != 0,
+                  "another Call-ID, another tag");
+
+    (void) request(&b, hb, "INVITE", VIA, TO, "c1", "2 INVITE");
+    ngx_sip_response_init(&rb, &b, 180, &reason, &addr, 40000, key);
+    NGX_SIP_CHECK(memcmp(ra.tag_buf, rb.tag_buf, ra.to_tag.len) != 0,
+                  "another CSeq, another tag");
+
+    (void) request(&b, hb, "INVITE",
+                   "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK-2;rport", TO,
+                   "c1", "1 INVITE");
+    ngx_sip_response_init(&rb, &b, 180, &reason, &addr, 40000, key);
+    NGX_SIP_CHECK(memcmp(ra.tag_buf, rb.tag_buf, ra.to_tag.len) != 0,
+                  "another branch, another tag");
+
+    key[0] ^= 1;
+    ngx_sip_response_init(&rb, &a, 180, &reason, &addr, 40000, key);
+    NGX_SIP_CHECK(memcmp(ra.tag_buf, rb.tag_buf, ra.to_tag.len) != 0,
+                  "another key, another tag");
+
+    /* sent-by is the source, no rport asked for: nothing added */
+
+    (void) request(&b, hb, "INVITE",
+                   "SIP/2.0/TCP 192.0.2.7:5070;branch=z9hG4bK-1", TO, "c1",
+                   "1 INVITE");
+    ngx_sip_response_init(&rb, &b, 180, &reason, &addr, 40000, key);
+    NGX_SIP_CHECK(rb.received.len == 0, "no received for the source");
+    NGX_SIP_CHECK(rb.rport == 0, "no rport unless asked");
+
+    /* an IPv6 sent-by in brackets against the address without */
+
+    ngx_str_set(&addr, "2001:db8::7");
+    (void) request(&b, hb, "INVITE",
+                   "SIP/2.0/UDP [2001:DB8::7]:5070;branch=z9hG4bK-1", TO,
+                   "c1", "1 INVITE");
+    ngx_sip_response_init(&rb, &b, 180, &reason, &addr, 40000, key);
+    NGX_SIP_CHECK(rb.received.len == 0, "no received for the IPv6 source");
+
+#undef VIA
+#undef TO
+}
+
+
+/* our tag goes into a response's To, never into a 100 or beside one */
+
+static void
+test_response_tag(void)
+{
+    char            *out;
+    size_t           len;
+    u_char           key[16];
+    ngx_str_t        addr, reason;
+    ngx_sip_msg_t    req, resp;
+    ngx_sip_resp_t   r;
+
+    ngx_memzero(key, sizeof(key));
+    ngx_str_set(&addr, "192.0.2.7");
+    ngx_str_set(&reason, "Trying");
+
+    if (!request(&req, req_headers, "INVITE",
+                 "SIP/2.0/UDP 192.0.2.7;branch=z9hG4bK-9", "<sip:b@x>",
+                 "c9", "1 INVITE"))
+    {
+        NGX_SIP_CHECK(0, "request does not parse");
+        return;
+    }
+
+    ngx_sip_response_init(&r, &req, 100, &reason, &addr, 5060, key);
+    out = respond(&req, &r, &len);
+
+    if (out && parse(&resp, resp_headers, out, len)) {
+        NGX_SIP_CHECK(resp.to.tag.len == 0, "no tag in a 100");
+    }
+
+    free(out);
+
+    ngx_str_set(&reason, "Busy Here");
+    ngx_sip_response_init(&r, &req, 486, &reason, &addr, 5060, key);
+    out = respond(&req, &r, &len);
+
+    if (out && parse(&resp, resp_headers, out, len)) {
+        NGX_SIP_CHECK(resp.to.tag.len == NGX_SIP_TO_TAG_LEN
+                      && memcmp(resp.to.tag.data, r.tag_buf,
+                                NGX_SIP_TO_TAG_LEN) == 0,
+                      "our tag in a 486");
+    }
+
+    free(out);
+
+    (void) request(&req, req_headers, "BYE",
+                   "SIP/2.0/UDP 192.0.2.7;branch=z9hG4bK-9", "<sip:b@x>;tag=t",
+                   "c9", "2 BYE");
+    ngx_sip_response_init(&r, &req, 481, &reason, &addr, 5060, key);
+    out = respond(&req, &r, &len);
+
+    if (out && parse(&resp, resp_headers, out, len)) {
+        NGX_SIP_CHECK(NGX_SIP_STR_EQ(resp.to.tag, "t"), "the dialog's tag");
+    }
+
+    free(out);
 }
 
 
@@ -249,7 +417,8 @@ main(void)
 {
     test_options_200();
     test_to_tag_kept();
-    test_hash();
+    test_response_init();
+    test_response_tag();
 
     return ngx_sip_test_done("test_message");
 }
