@@ -18,6 +18,7 @@ CORE_SRCS   := src/ngx_sip_chars.c src/ngx_sip_parse.c \
 CORE_HDRS   := src/ngx_sip.h src/ngx_sip_ws.h tests/ngx_sip_standalone.h \
                tests/ngx_sip_test.h
 MOD_SRCS    := $(CORE_SRCS) src/ngx_stream_sip_module.c \
+               src/ngx_stream_sip_ws.c \
                src/ngx_stream_sip_variables.c src/ngx_stream_sip_registrar.c \
                src/ngx_stream_sip_location.c \
                src/ngx_stream_sip_location_file.c \
@@ -41,7 +42,12 @@ DEB_PKGS    := nginx nginx-dev libnginx-mod-stream libssl-dev libpcre2-dev \
                zlib1g-dev sip-tester libnet-sip-perl clang-14 \
                libclang-rt-14-dev iproute2 util-linux procps openssl perl \
                make gcc libasan8 libio-socket-ssl-perl sipvicious kamailio \
-               kamailio-tls-modules sipsak baresip linphone-cli
+               kamailio-tls-modules sipsak baresip linphone-cli \
+               chromium nodejs npm kamailio-websocket-modules
+
+# The npm packages of the SIP over WebSocket tests and benchmark (JsSIP,
+# SIP.js, ws, puppeteer-core), pinned by t/js/package-lock.json.
+JS_DIR      := $(TOP)/t/js
 
 # nginx built from its source, the repository archives of NGINX_TARBALLS
 # (nginx-1.31.4.tar.gz ...): "make test NGINX_VERSION=1.31.4" builds it
@@ -71,9 +77,9 @@ UNIT_CFLAGS := -DNGX_SIP_STANDALONE -Itests -Isrc -g -O1 -Wall -Wextra \
                -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=undefined
 
-.PHONY: all module nginx nginx-versions builds deps unit fuzz fuzz-diff \
+.PHONY: all module nginx nginx-versions builds deps js-deps unit fuzz fuzz-diff \
         fuzz-ws test test-t test-asan run clean bench-registrar bench-proxy \
-        bench bench-deps bench-tls bench-inflight bench-big-aor soak
+        bench bench-deps bench-tls bench-inflight bench-big-aor bench-ws soak
 
 all: module
 
@@ -166,15 +172,30 @@ builds:
 	        tee -a $(OBJS)/builds.log; \
 	done; done
 
-# Everything the tests and the demo need, from Debian; a no-op when present.
+# Everything the tests and the demo need, from Debian and npm; a no-op
+# when present.  A package another one installed provides counts as
+# present (NodeSource's nodejs provides npm, and conflicts with Debian's).
 deps:
-	@missing=""; for p in $(DEB_PKGS); do \
-	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@provided=$$(dpkg-query -W -f '$${Provides}\n' 2>/dev/null | \
+	    tr ',' '\n' | sed 's/^ *//; s/[ (].*//' | sort -u); \
+	missing=""; for p in $(DEB_PKGS); do \
+	    dpkg -s $$p >/dev/null 2>&1 || \
+	    echo "$$provided" | grep -qx -- "$$p" || \
+	    missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	    echo "installing:$$missing"; \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 	        apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+	$(MAKE) js-deps
+
+# npm ci into t/js/node_modules, only when it is missing or older than
+# the lock file.
+js-deps: $(JS_DIR)/node_modules/.package-lock.json
+
+$(JS_DIR)/node_modules/.package-lock.json: $(JS_DIR)/package-lock.json
+	cd $(JS_DIR) && npm ci --no-audit --no-fund
+	touch $@
 
 $(OBJS)/tests/%: tests/%.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(OBJS)/tests
@@ -335,6 +356,14 @@ BENCH_FLOWS ?= 2000
 bench-tls: deps module
 	unshare -n -- bash -c 'ip link set lo up && \
 	    bench/tls_flows.sh $(BENCH_FLOWS) 1'
+
+# SIP over WebSocket against Kamailio's websocket module: memory per idle
+# registered WSS client, MESSAGE rate client to client (docs/benchmarks.md).
+BENCH_WS_N ?= 2000
+BENCH_WS_MESSAGES ?= 20000
+bench-ws: deps module
+	unshare -n -- bash -c 'ip link set lo up && \
+	    bench/ws.sh $(BENCH_WS_N) $(BENCH_WS_MESSAGES) $(BENCH_WORKERS)'
 
 # Memory per in-flight INVITE transaction (docs/benchmarks.md).
 bench-inflight: deps module

@@ -578,6 +578,8 @@ size_t ngx_sip_response_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r);
 u_char *ngx_sip_write_response(u_char *p, ngx_sip_msg_t *req,
     ngx_sip_resp_t *r);
 u_char *ngx_sip_write_uint(u_char *p, ngx_uint_t n);
+u_char *ngx_sip_write_top_via(u_char *p, ngx_sip_msg_t *m,
+    ngx_sip_header_t *h, ngx_str_t *received, ngx_uint_t port);
 
 
 /* ngx_sip_hash.c: SipHash-2-4, whole or a piece at a time, and FNV-1a */
@@ -618,6 +620,9 @@ typedef struct {
     ngx_str_t                   append_route;  /* a last Route value */
     ngx_uint_t                  pop_route;     /* how many of the first
                                                   Route values are ours */
+    ngx_str_t                   received;      /* added to the top Via, */
+    ngx_uint_t                  rport;         /* with a bare rport's value:
+                                                  RFC 3261 18.2.1, 3581 */
 } ngx_sip_forward_t;
 
 size_t ngx_sip_forward_size(ngx_sip_msg_t *m, ngx_sip_forward_t *f);

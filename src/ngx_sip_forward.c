@@ -40,7 +40,8 @@ ngx_sip_forward_size(ngx_sip_msg_t *m, ngx_sip_forward_t *f)
            + sizeof("Record-Route: " CRLF) + f->record_route.len
            + sizeof("Route: " CRLF) + f->route.len
            + sizeof("Route: <>" CRLF) + f->append_route.len
-           + sizeof("Max-Forwards: 70" CRLF);
+           + sizeof("Max-Forwards: 70" CRLF)
+           + sizeof("Via: ;received=;rport=65535") + f->received.len;
 }
 
 
@@ -48,7 +49,7 @@ u_char *
 ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
 {
     u_char            *v, *end;
-    ngx_uint_t         i, popped, rr_done;
+    ngx_uint_t         i, popped, rr_done, top_via;
     ngx_sip_addr_t     addr;
     ngx_sip_header_t  *h;
 
@@ -83,6 +84,7 @@ ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
 
     popped = 0;
     rr_done = (f->record_route.len == 0);
+    top_via = (f->received.len || f->rport) && m->via.text.len;
 
     for (i = 0; i < m->nheaders; i++) {
         h = &m->headers[i];
@@ -94,6 +96,18 @@ ngx_sip_forward_request(u_char *p, ngx_sip_msg_t *m, ngx_sip_forward_t *f)
         }
 
         switch (h->id) {
+
+        case NGX_SIP_HDR_VIA:
+
+            if (top_via) {
+                p = ngx_cpymem(p, "Via: ", 5);
+                p = ngx_sip_write_top_via(p, m, h, &f->received, f->rport);
+                *p++ = CR; *p++ = LF;
+                top_via = 0;
+                continue;
+            }
+
+            break;
 
         case NGX_SIP_HDR_MAX_FORWARDS:
             p = ngx_cpymem(p, "Max-Forwards: ", 14);

@@ -219,8 +219,6 @@ ngx_sip_top_via_size(ngx_sip_msg_t *req, ngx_sip_resp_t *r)
 static u_char *
 ngx_sip_write_vias(u_char *p, ngx_sip_msg_t *req, ngx_sip_resp_t *r)
 {
-    u_char            *rport, *end;
-    ngx_str_t          value;
     ngx_uint_t         i, top;
     ngx_sip_header_t  *h;
 
@@ -243,42 +241,58 @@ ngx_sip_write_vias(u_char *p, ngx_sip_msg_t *req, ngx_sip_resp_t *r)
 
         top = 0;
 
-        /* the top via-parm of the first Via line, with our additions */
-
-        /* a valueless "rport" gets "=port" right after its name */
-
-        rport = NULL;
-
-        if (r->rport && req->via.has_rport && req->via.rport_text.len == 0
-            && ngx_sip_param(&req->via.params, "rport", &value) == NGX_OK
-            && value.len == 0)
-        {
-            rport = value.data;
-        }
-        end = req->via.text.data + req->via.text.len;
-
-        if (rport) {
-            p = ngx_cpymem(p, req->via.text.data, rport - req->via.text.data);
-            *p++ = '=';
-            p = ngx_sip_write_uint(p, r->rport);
-            p = ngx_cpymem(p, rport, end - rport);
-
-        } else {
-            p = ngx_cpymem(p, req->via.text.data, req->via.text.len);
-        }
-
-        if (r->received.len) {
-            p = ngx_cpymem(p, ";received=", 10);
-            p = ngx_cpymem(p, r->received.data, r->received.len);
-        }
-
-        /* the rest of that line: further via-parms after a comma */
-        p = ngx_cpymem(p, end, h->value.data + h->value.len - end);
+        p = ngx_sip_write_top_via(p, req, h, &r->received, r->rport);
 
         *p++ = CR; *p++ = LF;
     }
 
     return p;
+}
+
+
+/*
+ * The top via-parm of the first Via line with "received" and a value for
+ * a valueless "rport" (RFC 3261 18.2.1, RFC 3581), then the rest of that
+ * line: further via-parms after a comma.  At most 10 + received->len + 12
+ * octets more than the line.
+ */
+
+u_char *
+ngx_sip_write_top_via(u_char *p, ngx_sip_msg_t *m, ngx_sip_header_t *h,
+    ngx_str_t *received, ngx_uint_t port)
+{
+    u_char     *rport, *end;
+    ngx_str_t   value;
+
+    /* a valueless "rport" gets "=port" right after its name */
+
+    rport = NULL;
+
+    if (port && m->via.has_rport && m->via.rport_text.len == 0
+        && ngx_sip_param(&m->via.params, "rport", &value) == NGX_OK
+        && value.len == 0)
+    {
+        rport = value.data;
+    }
+
+    end = m->via.text.data + m->via.text.len;
+
+    if (rport) {
+        p = ngx_cpymem(p, m->via.text.data, rport - m->via.text.data);
+        *p++ = '=';
+        p = ngx_sip_write_uint(p, port);
+        p = ngx_cpymem(p, rport, end - rport);
+
+    } else {
+        p = ngx_cpymem(p, m->via.text.data, m->via.text.len);
+    }
+
+    if (received->len) {
+        p = ngx_cpymem(p, ";received=", 10);
+        p = ngx_cpymem(p, received->data, received->len);
+    }
+
+    return ngx_cpymem(p, end, h->value.data + h->value.len - end);
 }
 
 

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_stream.h>
 #include "ngx_sip.h"
+#include "ngx_sip_ws.h"
 #include "ngx_stream_sip_compat.h"
 
 
@@ -19,14 +20,23 @@
 #define NGX_STREAM_SIP_UDP   NGX_SIP_TRANSPORT_UDP
 #define NGX_STREAM_SIP_TCP   NGX_SIP_TRANSPORT_TCP
 #define NGX_STREAM_SIP_TLS   NGX_SIP_TRANSPORT_TLS
-#define NGX_STREAM_SIP_WS    NGX_SIP_TRANSPORT_WS
-#define NGX_STREAM_SIP_WSS   NGX_SIP_TRANSPORT_WSS
+#define NGX_STREAM_SIP_WS    NGX_SIP_TRANSPORT_WS     /* on a TCP listen */
+#define NGX_STREAM_SIP_WSS   NGX_SIP_TRANSPORT_WSS    /* on a TLS listen */
 #define NGX_STREAM_SIP_NONE  NGX_SIP_TRANSPORT_NONE
 
-/* the transports the module sends requests and responses on */
+/* the transports we open connections or send datagrams on */
 #define ngx_stream_sip_sends_on(transport)                                   \
     ((transport) == NGX_STREAM_SIP_UDP || (transport) == NGX_STREAM_SIP_TCP  \
      || (transport) == NGX_STREAM_SIP_TLS)
+
+#define ngx_stream_sip_transport_secure(t)                                   \
+    ((t) == NGX_STREAM_SIP_TLS || (t) == NGX_STREAM_SIP_WSS)
+#define ngx_stream_sip_transport_ws(t)                                       \
+    ((t) == NGX_STREAM_SIP_WS || (t) == NGX_STREAM_SIP_WSS)
+
+/* the opening handshake of a SIP WebSocket: its largest size, its time */
+#define NGX_STREAM_SIP_WS_HANDSHAKE_MAX      8192
+#define NGX_STREAM_SIP_WS_HANDSHAKE_TIMEOUT  10000
 
 
 typedef struct {
@@ -45,6 +55,8 @@ typedef struct {
     ngx_msec_t                  t2;
     ngx_msec_t                  t4;
     ngx_msec_t                  invite_timeout;
+    ngx_flag_t                  websocket;
+    ngx_stream_complex_value_t *websocket_origin;
 } ngx_stream_sip_srv_conf_t;
 
 
@@ -134,6 +146,13 @@ typedef struct {
 
     unsigned                    local:1;          /* the R-URI names us */
     unsigned                    wait_cleanup:1;
+
+    /* SIP over WebSocket: ngx_stream_sip_ws.c */
+    ngx_sip_ws_handshake_t     *handshake;        /* until classified */
+    u_char                     *handshake_start;  /* the buffer it read */
+    ngx_sip_ws_t               *ws;               /* after a 101 */
+    ngx_str_t                   ws_origin;        /* $sip_websocket_origin */
+
     unsigned                    close_after_output:1;
     unsigned                    failed:1;
     unsigned                    preread:1;
@@ -141,6 +160,7 @@ typedef struct {
     unsigned                    passed:1;
     unsigned                    flow:1;           /* in the flow table */
     unsigned                    has_duration:1;
+    unsigned                    ws_closing:1;     /* our close is sent */
 } ngx_stream_sip_ctx_t;
 
 
@@ -252,6 +272,22 @@ ngx_uint_t ngx_stream_sip_auth_known(ngx_stream_session_t *s,
     ngx_str_t *user);
 
 ngx_int_t ngx_stream_sip_output(ngx_stream_session_t *s, ngx_str_t *msg);
+u_char *ngx_stream_sip_reserve(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, size_t len);
+ngx_int_t ngx_stream_sip_flush(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+ngx_int_t ngx_stream_sip_message(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, u_char *start, u_char *end);
+
+ngx_int_t ngx_stream_sip_ws_handshake(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+ngx_int_t ngx_stream_sip_ws_read(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx);
+ngx_int_t ngx_stream_sip_ws_send(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_uint_t opcode, u_char *data, size_t len);
+void ngx_stream_sip_ws_close(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, ngx_uint_t code, char *reason);
+
 ngx_int_t ngx_stream_sip_flow_add(ngx_stream_session_t *s);
 void ngx_stream_sip_flow_delete(ngx_stream_session_t *s);
 ngx_stream_session_t *ngx_stream_sip_flow_find(ngx_uint_t number);

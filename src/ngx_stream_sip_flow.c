@@ -557,7 +557,10 @@ ngx_stream_sip_flow_connect(ngx_listening_t *ls, ngx_sockaddr_t *sa,
         }
     }
 
+    /* a WebSocket client has only the connection it opened (RFC 7118) */
+
     if (transport == NGX_STREAM_SIP_UDP
+        || ngx_stream_sip_transport_ws(transport)
 #if !(NGX_STREAM_SSL)
         || transport == NGX_STREAM_SIP_TLS
 #endif

@@ -377,7 +377,7 @@ ngx_stream_sip_location_file_line(ngx_stream_sip_location_t *loc, u_char *p,
     }
 
     if (field[0].len < 5 || ngx_strncmp(field[0].data, "sip:", 4) != 0
-        || field[5].len == 0 || v[1] > 1000 || v[3] > NGX_STREAM_SIP_TLS
+        || field[5].len == 0 || v[1] > 1000 || v[3] > NGX_STREAM_SIP_WSS
         || ngx_sip_parse_uri(field[5].data, field[5].data + field[5].len,
                              &uri) != NGX_OK)
     {

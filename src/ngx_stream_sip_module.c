@@ -26,6 +26,8 @@
 static void ngx_stream_sip_handler(ngx_stream_session_t *s);
 static void ngx_stream_sip_read_handler(ngx_event_t *rev);
 static void ngx_stream_sip_write_handler(ngx_event_t *wev);
+static void ngx_stream_sip_close(ngx_stream_session_t *s,
+    ngx_stream_sip_ctx_t *ctx, char *reason);
 static ngx_int_t ngx_stream_sip_read(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx);
 static ngx_int_t ngx_stream_sip_frame(ngx_stream_session_t *s,
@@ -44,14 +46,10 @@ static ngx_int_t ngx_stream_sip_owner(ngx_stream_session_t *s,
     ngx_sip_msg_t *m);
 static void ngx_stream_sip_respond_error(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, ngx_sip_error_t *err);
-static u_char *ngx_stream_sip_reserve(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx, size_t len);
 static ngx_int_t ngx_stream_sip_send(ngx_stream_session_t *s,
     ngx_stream_sip_ctx_t *ctx, u_char *data, size_t len);
 static ngx_int_t ngx_stream_sip_udp_send(ngx_connection_t *c,
     struct sockaddr *sa, socklen_t socklen, u_char *data, size_t len);
-static ngx_int_t ngx_stream_sip_flush(ngx_stream_session_t *s,
-    ngx_stream_sip_ctx_t *ctx);
 static void ngx_stream_sip_log_message(ngx_stream_session_t *s);
 static void ngx_stream_sip_cleanup(void *data);
 
@@ -135,6 +133,20 @@ static ngx_command_t  ngx_stream_sip_commands[] = {
       offsetof(ngx_stream_sip_srv_conf_t, connection_timeout),
       NULL },
 
+    { ngx_string("sip_websocket"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_sip_srv_conf_t, websocket),
+      NULL },
+
+    { ngx_string("sip_websocket_origin"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_stream_set_complex_value_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_stream_sip_srv_conf_t, websocket_origin),
+      NULL },
+
       ngx_null_command
 };
 
@@ -183,10 +195,11 @@ u_char  ngx_stream_sip_key[16];
 static void
 ngx_stream_sip_handler(ngx_stream_session_t *s)
 {
-    ngx_buf_t             *b;
-    ngx_connection_t      *c;
-    ngx_pool_cleanup_t    *cln;
-    ngx_stream_sip_ctx_t  *ctx;
+    ngx_buf_t                  *b;
+    ngx_connection_t           *c;
+    ngx_pool_cleanup_t         *cln;
+    ngx_stream_sip_ctx_t       *ctx;
+    ngx_stream_sip_srv_conf_t  *sscf;
 
     c = s->connection;
 
@@ -245,12 +258,33 @@ ngx_stream_sip_handler(ngx_stream_session_t *s)
     cln->handler = ngx_stream_sip_cleanup;
     cln->data = ctx;
 
-    if (ngx_stream_sip_flow_add(s) != NGX_OK) {
-        ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
 
-    ctx->flow = 1;
+    /*
+     * A connection a peer opened may be a SIP WebSocket: its first octets
+     * say (ngx_stream_sip_ws.c), and it becomes a flow of its transport
+     * then.  One we opened is SIP over TCP or TLS.
+     */
+
+    if (sscf->websocket && !ngx_stream_sip_flow_exists(c->number)) {
+        ctx->handshake = ngx_palloc(c->pool, sizeof(ngx_sip_ws_handshake_t));
+        if (ctx->handshake == NULL) {
+            ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_sip_ws_handshake_init(ctx->handshake,
+                                  ngx_min(sscf->max_message_size,
+                                          NGX_STREAM_SIP_WS_HANDSHAKE_MAX));
+
+    } else {
+        if (ngx_stream_sip_flow_add(s) != NGX_OK) {
+            ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ctx->flow = 1;
+    }
 
     ngx_sip_frame_init(&ctx->frame);
 
@@ -297,8 +331,11 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
 
     if (rev->timedout && !ngx_exiting) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "SIP connection idle, closing");
-        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+                      ctx->handshake && ctx->in && ctx->in->last
+                                                   != ctx->in->start
+                      ? "WebSocket handshake not complete in time, closing"
+                      : "SIP connection idle, closing");
+        ngx_stream_sip_close(s, ctx, "idle");
         return;
     }
 
@@ -321,7 +358,7 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
 
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "SIP connection closed: worker shutting down");
-        ngx_stream_finalize_session(s, NGX_STREAM_OK);
+        ngx_stream_sip_close(s, ctx, "worker shutting down");
         return;
     }
 
@@ -360,11 +397,48 @@ ngx_stream_sip_read_handler(ngx_event_t *rev)
     c->idle = (ctx->wait == NULL && ctx->out_pos == ctx->out_last
                && (ctx->in == NULL || ctx->in->pos == ctx->in->last));
 
-    ngx_add_timer(rev, ngx_exiting ? 1000 : sscf->connection_timeout);
+    /*
+     * A handshake once begun gets a short while to end (an HTTP request
+     * is sent at once); a connection that has sent nothing yet is an idle
+     * one, whatever it turns out to be.
+     */
+
+    ngx_add_timer(rev, ngx_exiting ? 1000
+                       : (ctx->handshake && ctx->in
+                          && ctx->in->last != ctx->in->start)
+                         ? ngx_min(sscf->connection_timeout,
+                                   NGX_STREAM_SIP_WS_HANDSHAKE_TIMEOUT)
+                         : sscf->connection_timeout);
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_stream_finalize_session(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
     }
+}
+
+
+/*
+ * A connection we end: a WebSocket says so first, with 1001 Going Away
+ * (RFC 6455 7.4.1), and closes once that is out.
+ */
+
+static void
+ngx_stream_sip_close(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
+    char *reason)
+{
+    ngx_stream_sip_srv_conf_t  *sscf;
+
+    if (ctx->ws && !ctx->ws_closing && !ctx->failed) {
+        ngx_stream_sip_ws_close(s, ctx, NGX_SIP_WS_GOING_AWAY, reason);
+
+        if (!ctx->failed && ctx->out_pos != ctx->out_last) {
+            sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
+            ngx_add_timer(s->connection->write,
+                          ngx_min(sscf->connection_timeout, 5000));
+            return;
+        }
+    }
+
+    ngx_stream_finalize_session(s, NGX_STREAM_OK);
 }
 
 
@@ -473,6 +547,18 @@ ngx_stream_sip_frame(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
     ngx_uint_t                  pings;
     ngx_sip_error_t             err;
     ngx_stream_sip_srv_conf_t  *sscf;
+
+    if (ctx->handshake) {
+        rc = ngx_stream_sip_ws_handshake(s, ctx);
+
+        if (rc != NGX_DECLINED && (rc != NGX_OK || ctx->ws == NULL)) {
+            return rc;
+        }
+    }
+
+    if (ctx->ws) {
+        return ngx_stream_sip_ws_read(s, ctx);
+    }
 
     sscf = ngx_stream_get_module_srv_conf(s, ngx_stream_sip_module);
 
@@ -828,6 +914,32 @@ ngx_stream_sip_message_finish(ngx_stream_session_t *s,
 }
 
 
+/* one whole message of a WebSocket, with a lifetime of its own */
+
+ngx_int_t
+ngx_stream_sip_message(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
+    u_char *start, u_char *end)
+{
+    if (ngx_stream_sip_message_start(s, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_stream_sip_process(s, ctx, start, end);
+
+    if (ctx->wait) {
+
+        /* the decoder is not called again until it is finished */
+
+        ngx_stream_sip_message_wait(s, ctx);
+        return NGX_OK;
+    }
+
+    ngx_stream_sip_message_done(s, ctx);
+
+    return ctx->failed ? NGX_ERROR : NGX_OK;
+}
+
+
 static void
 ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     u_char *start, u_char *end)
@@ -852,8 +964,12 @@ ngx_stream_sip_process(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     ctx->validated = 0;
     ctx->routed = 0;
 
+    /* a WebSocket message is framed already, as a datagram is */
+
     rc = ngx_sip_parse_message(m, start, end,
-                               ctx->transport != NGX_STREAM_SIP_UDP, &err);
+                               ctx->transport == NGX_STREAM_SIP_TCP
+                               || ctx->transport == NGX_STREAM_SIP_TLS,
+                               &err);
 
     if (rc != NGX_SIP_OK && err.status == 0) {
 
@@ -1121,9 +1237,9 @@ ngx_stream_sip_respond(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     len = ngx_sip_response_size(m, &r);
 
-    /* streams: straight into the output buffer, no copy */
+    /* TCP, TLS: straight into the output buffer, no copy */
 
-    buf = (ctx->transport == NGX_STREAM_SIP_UDP)
+    buf = (ctx->transport == NGX_STREAM_SIP_UDP || ctx->ws)
           ? ngx_pnalloc(c->pool, len) : ngx_stream_sip_reserve(s, ctx, len);
 
     if (buf == NULL) {
@@ -1134,6 +1250,11 @@ ngx_stream_sip_respond(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
     ngx_log_debug2(NGX_LOG_DEBUG_STREAM, c->log, 0,
                    "sip response: \"%*s\"", (size_t) (p - buf), buf);
+
+    if (ctx->ws) {
+        (void) ngx_stream_sip_ws_send(s, ctx, 0, buf, p - buf);
+        return;
+    }
 
     if (ctx->transport != NGX_STREAM_SIP_UDP) {
         ctx->out_last = p;
@@ -1224,6 +1345,10 @@ ngx_stream_sip_send(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 {
     u_char  *p;
 
+    if (ctx->ws) {
+        return ngx_stream_sip_ws_send(s, ctx, 0, data, len);
+    }
+
     p = ngx_stream_sip_reserve(s, ctx, len);
     if (p == NULL) {
         return NGX_ERROR;
@@ -1265,7 +1390,7 @@ ngx_stream_sip_output(ngx_stream_session_t *s, ngx_str_t *msg)
  * the caller moves ctx->out_last past what it wrote.
  */
 
-static u_char *
+u_char *
 ngx_stream_sip_reserve(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
     size_t len)
 {
@@ -1310,7 +1435,7 @@ ngx_stream_sip_reserve(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_stream_sip_flush(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx)
 {
     ssize_t            n;
@@ -1463,6 +1588,7 @@ ngx_stream_sip_create_srv_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->domains = NULL;
+     *     conf->websocket_origin = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -1471,6 +1597,7 @@ ngx_stream_sip_create_srv_conf(ngx_conf_t *cf)
     conf->record_route = NGX_CONF_UNSET;
     conf->t1 = NGX_CONF_UNSET_MSEC;
     conf->invite_timeout = NGX_CONF_UNSET_MSEC;
+    conf->websocket = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -1495,6 +1622,11 @@ ngx_stream_sip_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->connection_timeout, 180000);
 
     ngx_conf_merge_value(conf->record_route, prev->record_route, 1);
+    ngx_conf_merge_value(conf->websocket, prev->websocket, 1);
+
+    if (conf->websocket_origin == NULL) {
+        conf->websocket_origin = prev->websocket_origin;
+    }
 
     ngx_conf_merge_msec_value(conf->invite_timeout, prev->invite_timeout,
                               180000);

@@ -83,7 +83,7 @@ ngx_stream_sip_stream_host(ngx_stream_sip_srv_conf_t *sscf,
     ngx_sockaddr_t    sa;
     ngx_listening_t  *ls, *found;
 
-    tls = (transport == NGX_STREAM_SIP_TLS);
+    tls = ngx_stream_sip_transport_secure(transport);
     found = NULL;
     advertise = &sscf->advertise;
 

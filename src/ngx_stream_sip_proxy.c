@@ -143,12 +143,13 @@ ngx_stream_sip_proxy_request(ngx_stream_session_t *s,
             : ngx_stream_sip_channel_worker(r.worker) < 0))
     {
         /*
-         * The connection is gone.  Only an RFC 5626 flow fails with it;
-         * a phone that just used TCP or TLS is reached as its Contact
-         * (the Request-URI) says, on a new connection, as with Kamailio.
+         * The connection is gone.  Only an RFC 5626 flow fails with it,
+         * and a WebSocket (RFC 7118: nobody connects to a browser); a
+         * phone that just used TCP or TLS is reached as its Contact (the
+         * Request-URI) says, on a new connection, as with Kamailio.
          */
 
-        if (r.ob) {
+        if (r.ob || ngx_stream_sip_transport_ws(r.transport)) {
             if (m->method_id == NGX_SIP_ACK) {
                 return NGX_OK;
             }
@@ -687,8 +688,8 @@ ngx_stream_sip_response(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
 
         transport = ngx_sip_transport_id(&fwd.via.transport);
 
-        if (transport == NGX_STREAM_SIP_TCP
-            || transport == NGX_STREAM_SIP_TLS)
+        if (transport != NGX_STREAM_SIP_UDP
+            && transport != NGX_STREAM_SIP_NONE)
         {
             ngx_stream_sip_response_stream(s, m, &fwd, &out, &sa, socklen,
                                            ls, transport, log);

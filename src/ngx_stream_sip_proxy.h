@@ -143,6 +143,8 @@ struct ngx_stream_sip_stx_s {
     ngx_sockaddr_t              client;
     socklen_t                   client_len;
     ngx_uint_t                  client_flow; /* or its connection */
+    ngx_str_t                   received;    /* for a WebSocket caller's */
+    ngx_uint_t                  rport;       /* Via (RFC 7118 5) */
 
     ngx_stream_sip_branch_t    *branches;
     ngx_uint_t                  nbranches;

@@ -253,7 +253,9 @@ ngx_stream_sip_proxy_route_set(ngx_stream_session_t *s, ngx_sip_msg_t *m,
             r->ob = (ngx_sip_uri_param(&addr->uri.params, "ob", &value)
                      == NGX_OK);
 
-            if (!ngx_stream_sip_sends_on(r->transport)
+            /* a WebSocket is a flow: reached on it alone */
+
+            if (r->transport == NGX_STREAM_SIP_NONE
                 || r->transport == NGX_STREAM_SIP_UDP)
             {
                 r->flow = 0;

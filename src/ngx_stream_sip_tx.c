@@ -340,6 +340,22 @@ ngx_stream_sip_stx_create(ngx_stream_session_t *s, ngx_stream_sip_ctx_t *ctx,
         stx->client_flow = c->number;
     }
 
+    /*
+     * A browser's Via names a made-up host: where it really is goes in
+     * it, as RFC 3261 18.2.1 and RFC 3581 say for a sent-by that is not
+     * the source.  Other transports' Vias go as they came.
+     */
+
+    if (ngx_stream_sip_transport_ws(ctx->transport)) {
+        stx->received.data = ngx_pstrdup(pool, &c->addr_text);
+        if (stx->received.data == NULL) {
+            goto failed;
+        }
+
+        stx->received.len = c->addr_text.len;
+        stx->rport = ngx_inet_get_port(c->sockaddr);
+    }
+
     if (!m->via.has_rport && m->via.text.len) {
         ngx_inet_set_port(&stx->client.sockaddr,
                           m->via.port ? m->via.port : 5060);
@@ -812,6 +828,8 @@ ngx_stream_sip_branch_build(ngx_stream_sip_branch_t *b, ngx_sip_msg_t *m,
 
     f.pop_route = stx->pop_route;
     f.drop = stx->drop;
+    f.received = stx->received;
+    f.rport = stx->rport;
 
     rc = NGX_DECLINED;
 

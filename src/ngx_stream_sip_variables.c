@@ -40,6 +40,8 @@ static ngx_int_t ngx_stream_sip_variable_status(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_stream_sip_variable_transport(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_stream_sip_variable_ws_origin(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_stream_sip_variable_header(ngx_stream_session_t *s,
     ngx_stream_variable_value_t *v, uintptr_t data);
 static ngx_sip_msg_t *ngx_stream_sip_current(ngx_stream_session_t *s);
@@ -84,8 +86,12 @@ static ngx_stream_variable_t  ngx_stream_sip_vars[] = {
     { ngx_string("sip_status"), NULL, ngx_stream_sip_variable_status,
       0, NGX_STREAM_VAR_NOCACHEABLE, 0 },
 
+    /* a connection's changes once, when it turns out to be a WebSocket */
     { ngx_string("sip_transport"), NULL, ngx_stream_sip_variable_transport,
-      0, 0, 0 },
+      0, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("sip_websocket_origin"), NULL,
+      ngx_stream_sip_variable_ws_origin, 0, NGX_STREAM_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("sip_duration"), NULL, ngx_stream_sip_variable_duration,
       0, NGX_STREAM_VAR_NOCACHEABLE, 0 },
@@ -328,6 +334,27 @@ ngx_stream_sip_variable_transport(ngx_stream_session_t *s,
     value = ngx_sip_transport(ctx->transport)->param;
 
     ngx_stream_sip_set(v, &value);
+
+    return NGX_OK;
+}
+
+
+/* the Origin of a WebSocket's opening handshake: empty if none was sent */
+
+static ngx_int_t
+ngx_stream_sip_variable_ws_origin(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data)
+{
+    ngx_stream_sip_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_stream_sip_module);
+
+    if (ctx == NULL || !ngx_stream_sip_transport_ws(ctx->transport)) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_stream_sip_set(v, &ctx->ws_origin);
 
     return NGX_OK;
 }

@@ -258,6 +258,83 @@ test_request(void)
 }
 
 
+/* a WebSocket caller's Via (RFC 7118 5): received, and rport's value */
+
+static void
+test_received(void)
+{
+    u_char             *buf, *p;
+    char                v[512];
+    ngx_uint_t          i;
+    ngx_sip_msg_t       in, out;
+    ngx_sip_forward_t   f;
+
+    static const char  *reqs[] = {
+        "MESSAGE sip:bob@example.com SIP/2.0\r\n"
+        "v: SIP/2.0/WSS df7jal23ls0d.invalid;rport;branch=z9hG4bKws1\r\n"
+        "From: <sip:alice@example.com>;tag=1\r\n"
+        "To: <sip:bob@example.com>\r\n"
+        "Call-ID: ws1\r\n"
+        "CSeq: 1 MESSAGE\r\n"
+        "l: 0\n"
+        "\n",
+
+        "MESSAGE sip:bob@example.com SIP/2.0\r\n"
+        "Via: SIP/2.0/WS a.invalid;branch=z9hG4bKws2, "
+            "SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK-a0\r\n"
+        "From: <sip:alice@example.com>;tag=1\r\n"
+        "To: <sip:bob@example.com>\r\n"
+        "Call-ID: ws2\r\n"
+        "CSeq: 1 MESSAGE\r\n"
+        "Content-Length: 0\r\n"
+        "\r\n"
+    };
+
+    static const char  *vias[] = {
+        "SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-ngxtest|"
+        "SIP/2.0/WSS df7jal23ls0d.invalid;rport=65535;branch=z9hG4bKws1"
+        ";received=2001:db8::1",
+
+        "SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-ngxtest|"
+        "SIP/2.0/WS a.invalid;branch=z9hG4bKws2;received=2001:db8::1, "
+        "SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK-a0"
+    };
+
+    for (i = 0; i < 2; i++) {
+        if (!parse(&in, in_headers, (u_char *) reqs[i], strlen(reqs[i]))) {
+            NGX_SIP_CHECK(0, "request %lu does not parse", (unsigned long) i);
+            continue;
+        }
+
+        ngx_memzero(&f, sizeof(ngx_sip_forward_t));
+        ngx_str_set(&f.via, "SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-ngxtest");
+        ngx_str_set(&f.received, "2001:db8::1");
+        f.rport = 65535;
+
+        buf = malloc(ngx_sip_forward_size(&in, &f));
+        p = ngx_sip_forward_request(buf, &in, &f);
+
+        NGX_SIP_CHECK((size_t) (p - buf) <= ngx_sip_forward_size(&in, &f),
+                      "received: size %lu", (unsigned long) i);
+
+        if (parse(&out, out_headers, buf, p - buf)) {
+            values(&out, NGX_SIP_HDR_VIA, v, sizeof(v));
+            NGX_SIP_CHECK(strcmp(v, vias[i]) == 0, "received %lu: %s",
+                          (unsigned long) i, v);
+            NGX_SIP_CHECK(NGX_SIP_STR_EQ(out.via.branch,
+                                         "z9hG4bK-ngxtest"),
+                          "received %lu: our Via on top", (unsigned long) i);
+
+        } else {
+            NGX_SIP_CHECK(0, "forwarded request %lu does not parse",
+                          (unsigned long) i);
+        }
+
+        free(buf);
+    }
+}
+
+
 static void
 test_no_max_forwards(void)
 {
@@ -535,6 +612,7 @@ int
 main(void)
 {
     test_request();
+    test_received();
     test_no_max_forwards();
     test_response();
     test_branch();
