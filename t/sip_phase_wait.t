@@ -5,8 +5,9 @@
 # arrive while it waits, forwarded once; a CANCEL of an INVITE that
 # waits (200, then 487); a REGISTER, its retransmission absorbed;
 # pipelined requests on one TCP and one TLS connection, answered in
-# order; an INVITE over TCP to the UAS; TCP connections closed while
-# their message waits, nginx serving on.
+# order, and three messages over WS and WSS; an INVITE over TCP to the
+# UAS; TCP connections closed while their message waits, nginx serving
+# on.
 
 use strict;
 use warnings;
@@ -17,6 +18,7 @@ use Time::HiRes qw(time sleep);
 
 use lib 't/lib';
 use NgxSip;
+use NgxWebSocket;
 
 my $DELAY = 0.5;
 
@@ -216,6 +218,44 @@ EOF
         ok(grep({ $_ == 486 } @codes), "$w: INVITE over $T: 486 relayed");
         stream_send($s, sip_ack($inv, $msgs->[-1] // ''));
         close $s;
+    }
+
+    # 4b: the same over a WebSocket (WS and WSS): three messages in
+    # back-to-back frames, the decoder stopped while the first waits (it
+    # writes the next message where the waiting one is), then a ping
+
+    for my $tr ('ws', 'wss') {
+        my $ws = NgxWebSocket->new(port => $t->port($tr eq 'wss' ? 2 : 0),
+            ssl => $tr eq 'wss');
+        my $T = uc $tr;
+        my $port = $ws->sock->sockport;
+        my $start = time();
+        $ws->raw(join '', map { ws_frame(opcode => 1, payload => $_) }
+            sip_request(method => 'OPTIONS', transport => $T, cseq => 1,
+                via_port => $port, call_id => "wait-$tr-1"),
+            sip_request(method => 'REGISTER', uri => 'sip:example.com',
+                transport => $T, cseq => 2, via_port => $port,
+                to => "sip:erin-$tr\@example.com", call_id => "wait-$tr-2",
+                from => "sip:erin-$tr\@example.com",
+                headers => [['Contact', "<sip:erin\@x.invalid;transport=ws>"]]),
+            sip_request(method => 'OPTIONS', transport => $T, cseq => 3,
+                via_port => $port, call_id => "wait-$tr-3"));
+        $ws->send_frame(opcode => 9, payload => "p-$tr");
+        my @r;
+        for (1 .. 3) {
+            my $m = $ws->recv_sip(5 + 3 * $delay);
+            last unless defined $m;
+            push @r, parse_sip($m);
+        }
+        is(join(' ', map { "$_->{code}/" . ($_->{h}{cseq}[0] =~ /(\d+)/)[0] }
+            grep { $_ } @r), '200/1 200/2 200/3',
+            "$w: three messages over $T answered in order");
+        ok(time() - $start >= 3 * $DELAY * 0.9,
+            "$w: over $T each waited in turn")
+            if $delay;
+        my $f = $ws->recv_frame(3);
+        ok($f && $f->{opcode} == 10 && $f->{payload} eq "p-$tr",
+            "$w: over $T the ping answered after them");
     }
 
     # 5: TCP connections closed while their message waits
