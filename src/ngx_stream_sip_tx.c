@@ -1213,8 +1213,12 @@ ngx_stream_sip_stx_final(ngx_stream_sip_stx_t *stx)
 
 /*
  * The caller has its final answer.  A non-2xx to an INVITE is sent
- * again until the ACK (timers G and H); the transaction stays for the
- * caller's retransmissions and for late answers of other branches.
+ * again over UDP until the ACK (timers G and H); the transaction stays
+ * for the caller's retransmissions and for late answers of other
+ * branches.  A non-INVITE stays T4 over UDP (Timer J, as Kamailio's wait
+ * timer) and goes at once on a connection, where nothing is sent again
+ * (RFC 3261 17.2.2): a trunk's or a browser's completed MESSAGEs are not
+ * kept against its caps.
  */
 
 static void
@@ -1224,7 +1228,7 @@ ngx_stream_sip_stx_complete(ngx_stream_sip_stx_t *stx, ngx_uint_t status)
 
     if (stx->method == NGX_SIP_INVITE) {
 
-        if (status >= 300 && stx->last.len) {
+        if (status >= 300 && stx->last.len && stx->client_flow == 0) {
             stx->interval = stx->t1;
             ngx_add_timer(&stx->retransmit, stx->interval);
         }
@@ -1232,7 +1236,7 @@ ngx_stream_sip_stx_complete(ngx_stream_sip_stx_t *stx, ngx_uint_t status)
         linger = (status < 300 && stx->nbranches == 1) ? 0 : 64 * stx->t1;
 
     } else {
-        linger = stx->t4;
+        linger = stx->client_flow ? 0 : stx->t4;
     }
 
     ngx_add_timer(&stx->timeout, linger);
